@@ -1,7 +1,145 @@
+// Command crossroads runs a Crossroads edge node: flags, signals and the configuration
+// path go in, edge.New and Run do the work. No logic lives here.
 package main
+
 import (
- _ "github.com/quic-go/quic-go/http3"
- _ "github.com/openai/openai-go/v3"
- _ "go.yaml.in/yaml/v3"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/crossroads-llm/crossroads/edge"
 )
-func main(){}
+
+const usage = `crossroads: an LLM edge router with an OpenAI/OpenRouter-compatible API.
+
+Usage:
+  crossroads serve [--config FILE] [--data-dir DIR]   run the edge node
+  crossroads version                                  print the version
+  crossroads help [serve]                             show help
+
+With no --config, the node runs on its embedded default:
+  https://127.0.0.1:8443   TLS over TCP (HTTP/1.1, HTTP/2) and UDP (HTTP/3), self-signed certificate
+  http://127.0.0.1:8080    plain HTTP/1.1 and h2c, for local tools
+  sim/... models           a built-in simulated provider: no keys, no network
+  OPENAI_API_KEY (+ OPENAI_BASE_URL), OPENROUTER_API_KEY
+                           providers read from the environment, as the SDKs read them
+
+Try it:
+  curl -N http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model":"sim/chat","stream":true,"messages":[{"role":"user","content":"hello"}]}'
+`
+
+const serveUsage = `Usage: crossroads serve [--config FILE] [--data-dir DIR]
+
+Runs the edge node until SIGTERM or SIGINT, then drains in-flight requests for the
+configured shutdown deadline (timeouts.shutdown, default 30s). A second signal stops at
+once. SIGHUP re-reads the TLS certificate files.
+
+Flags:
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "crossroads", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] == "serve" {
+			return serve([]string{"--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "crossroads: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration `file`; ${VAR} references are expanded from the environment (default: the embedded default)")
+	dataDir := fs.String("data-dir", "", "`directory` for generated state such as the self-signed certificate (default: data_dir from the config, else ~/.local/share/crossroads)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "crossroads serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	var cfg *edge.Config
+	var err error
+	if *configPath != "" {
+		cfg, err = edge.LoadConfig(*configPath)
+	} else {
+		cfg, err = edge.DefaultConfig(os.LookupEnv)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	node, err := edge.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		draining := false
+		for sig := range sigs {
+			switch {
+			case sig == syscall.SIGHUP:
+				if err := node.ReloadCert(); err != nil {
+					fmt.Fprintln(stderr, "crossroads: reload certificate:", err)
+				}
+			case draining:
+				_ = node.Close()
+			default:
+				draining = true
+				stop()
+			}
+		}
+	}()
+	err = node.Run(ctx)
+	signal.Stop(sigs)
+	stop()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,175 @@
+// Package httpapi owns the node's HTTP surface: the OpenAI- and OpenRouter-compatible
+// endpoints, request decoding and validation, JSON and server-sent-event encoding of
+// responses, and the error catalog clients see. It speaks HTTP only; everything about
+// where a request goes happens behind the pipeline.Handler it is given.
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+	"github.com/crossroads-llm/crossroads/edge/internal/pipeline"
+	"github.com/crossroads-llm/crossroads/edge/internal/pool"
+	"github.com/crossroads-llm/crossroads/edge/internal/telemetry"
+)
+
+// Options configures an API.
+type Options struct {
+	// Pipeline serves chat requests.
+	Pipeline pipeline.Handler
+	// Models returns the /models document (built once per catalog generation).
+	Models func() []byte
+	// Ready reports whether the node should receive traffic (/readyz).
+	Ready func() bool
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 8 MiB.
+	MaxBodyBytes int64
+	// KeepAlive is the interval of SSE keep-alive comments while a stream waits. Default 15s.
+	KeepAlive time.Duration
+	// Metrics receives counters; nil disables them.
+	Metrics *telemetry.Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler of the node.
+type API struct {
+	pipe      pipeline.Handler
+	models    func() []byte
+	ready     func() bool
+	maxBody   int64
+	keepAlive time.Duration
+	metrics   *telemetry.Metrics
+	log       *slog.Logger
+}
+
+// New returns the API handler.
+func New(o Options) *API {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 8 << 20
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Ready == nil {
+		o.Ready = func() bool { return true }
+	}
+	if o.Models == nil {
+		o.Models = func() []byte { return []byte(`{"object":"list","data":[]}`) }
+	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.NewMetrics()
+	}
+	return &API{pipe: o.Pipeline, models: o.Models, ready: o.Ready, maxBody: o.MaxBodyBytes,
+		keepAlive: o.KeepAlive, metrics: o.Metrics, log: o.Logger}
+}
+
+var (
+	jsonCT  = []string{"application/json"}
+	sseCT   = []string{"text/event-stream; charset=utf-8"}
+	noCache = []string{"no-cache"}
+	noBuf   = []string{"no"}
+	okBody  = []byte(`{"status":"ok"}`)
+)
+
+// ServeHTTP routes by exact path: the surface is small, and a switch is cheaper and
+// clearer than a pattern mux, and lets every miss answer in the API's error shape.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/chat/completions", "/api/v1/chat/completions":
+		if r.Method != http.MethodPost {
+			a.methodNotAllowed(w, r, "POST")
+			return
+		}
+		a.chat(w, r)
+	case "/v1/models", "/api/v1/models":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			a.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		writeRaw(w, http.StatusOK, a.models())
+	case "/healthz":
+		writeRaw(w, http.StatusOK, okBody)
+	case "/readyz":
+		if !a.ready() {
+			a.writeError(w, &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.TypeUnavailable, Message: "the node is not ready: starting or draining"})
+			return
+		}
+		writeRaw(w, http.StatusOK, okBody)
+	case "/metrics":
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		a.metrics.WriteText(w)
+	default:
+		a.writeError(w, &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound,
+			Message: "no endpoint " + r.Method + " " + r.URL.Path + "; see POST /v1/chat/completions and GET /v1/models"})
+	}
+}
+
+func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	a.writeError(w, &llm.Error{Status: http.StatusMethodNotAllowed, Type: llm.TypeInvalidRequest,
+		Message: "method " + r.Method + " is not allowed on " + r.URL.Path + "; use " + allow})
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonCT
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError writes e as the response, with Retry-After passed on from the upstream.
+func (a *API) writeError(w http.ResponseWriter, e *llm.Error) {
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
+	buf := pool.Get()
+	*buf = appendErrorBody((*buf)[:0], e)
+	writeRaw(w, e.Status, *buf)
+	pool.Put(buf)
+	a.metrics.Error(e.Status)
+	if e.Status >= 500 {
+		a.log.Warn("request failed", "status", e.Status, "msg", e.Message, "err", e.Err)
+	}
+}
+
+// errBodyTooLarge is returned by readBody past the limit.
+var errBodyTooLarge = errors.New("httpapi: body too large")
+
+// readBody reads the request body into *buf, up to max bytes.
+func readBody(r *http.Request, max int64, buf *[]byte) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, errBodyTooLarge
+	}
+	b := (*buf)[:0]
+	if r.ContentLength > int64(cap(b)) {
+		b = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			*buf = b
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			*buf = b
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"strconv"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+)
+
+// objectInfo is what the relay learns from one response object while rewriting it.
+type objectInfo struct {
+	// usage is the raw usage object when present and not null.
+	usage []byte
+	// noChoices reports an empty (or absent) choices array: the usage-only final chunk.
+	noChoices bool
+	// errObj is the raw error object of an in-band upstream error.
+	errObj []byte
+	// created is the raw `created` value.
+	created []byte
+	// finish reports whether some choice carries a non-null finish_reason.
+	finish bool
+}
+
+// rewriteObject appends src, an OpenAI chat.completion or chat.completion.chunk object,
+// with the node's generation id, the serving provider and the node's model id in front, and
+// every other member copied byte for byte. It reads just enough on the way to tell usage
+// chunks and in-band errors apart.
+func rewriteObject(dst, src []byte, id, provider, model string) ([]byte, objectInfo, error) {
+	var info objectInfo
+	info.noChoices = true
+	dst = append(dst, `{"id":`...)
+	dst = jsonx.AppendString(dst, id)
+	dst = append(dst, `,"provider":`...)
+	dst = jsonx.AppendString(dst, provider)
+	dst = append(dst, `,"model":`...)
+	dst = jsonx.AppendString(dst, model)
+	it := jsonx.Object(src)
+	for it.Next() {
+		m := it.Member()
+		switch {
+		case m.KeyIs("id"), m.KeyIs("provider"), m.KeyIs("model"):
+			continue
+		case m.KeyIs("choices"):
+			info.noChoices = isEmptyArray(m.Value)
+			if !info.noChoices {
+				info.finish = hasFinish(m.Value)
+			}
+		case m.KeyIs("usage"):
+			if !jsonx.IsNull(m.Value) {
+				info.usage = m.Value
+			}
+		case m.KeyIs("error"):
+			if !jsonx.IsNull(m.Value) {
+				info.errObj = m.Value
+			}
+		case m.KeyIs("created"):
+			info.created = m.Value
+		}
+		dst = append(dst, ',')
+		dst = append(dst, src[m.Start:m.End]...)
+	}
+	if err := it.Err(); err != nil {
+		return dst, info, err
+	}
+	if end := jsonx.SkipSpace(src, it.End()); end != len(src) {
+		return dst, info, errTrailing
+	}
+	return append(dst, '}'), info, nil
+}
+
+type wireError string
+
+func (e wireError) Error() string { return string(e) }
+
+const errTrailing = wireError("unexpected data after the JSON object")
+
+func isEmptyArray(v []byte) bool {
+	if jsonx.KindOfValue(v) != jsonx.KindArray {
+		return true
+	}
+	it := jsonx.Array(v)
+	return !it.Next()
+}
+
+// hasFinish reports whether any choice has a non-null finish_reason.
+func hasFinish(choices []byte) bool {
+	it := jsonx.Array(choices)
+	for it.Next() {
+		c := jsonx.Object(it.Value())
+		for c.Next() {
+			if m := c.Member(); m.KeyIs("finish_reason") && !jsonx.IsNull(m.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseUsage reads the OpenAI usage object.
+func parseUsage(v []byte) llm.Usage {
+	var u llm.Usage
+	it := jsonx.Object(v)
+	for it.Next() {
+		m := it.Member()
+		switch {
+		case m.KeyIs("prompt_tokens"):
+			u.PromptTokens, _ = jsonx.ParseInt(m.Value)
+		case m.KeyIs("completion_tokens"):
+			u.CompletionTokens, _ = jsonx.ParseInt(m.Value)
+		case m.KeyIs("total_tokens"):
+			u.TotalTokens, _ = jsonx.ParseInt(m.Value)
+		case m.KeyIs("prompt_tokens_details"):
+			u.CachedTokens = nestedInt(m.Value, "cached_tokens")
+		case m.KeyIs("completion_tokens_details"):
+			u.ReasoningTokens = nestedInt(m.Value, "reasoning_tokens")
+		}
+	}
+	return u
+}
+
+func nestedInt(obj []byte, key string) int64 {
+	it := jsonx.Object(obj)
+	for it.Next() {
+		if m := it.Member(); m.KeyIs(key) {
+			n, _ := jsonx.ParseInt(m.Value)
+			return n
+		}
+	}
+	return 0
+}
+
+// appendError appends the OpenRouter error object {"code":..,"message":..,..} (without the
+// {"error": ...} envelope), adding OpenAI's type and param so OpenAI SDKs classify it.
+func appendError(dst []byte, e *llm.Error) []byte {
+	dst = append(dst, `{"code":`...)
+	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendString(dst, e.Message)
+	if e.Type != "" {
+		dst = append(dst, `,"type":`...)
+		dst = jsonx.AppendString(dst, e.Type)
+	}
+	dst = append(dst, `,"param":`...)
+	if e.Param != "" {
+		dst = jsonx.AppendString(dst, e.Param)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	if e.Provider != "" || e.Raw != "" {
+		dst = append(dst, `,"metadata":{`...)
+		sep := false
+		if e.Provider != "" {
+			dst = append(dst, `"provider_name":`...)
+			dst = jsonx.AppendString(dst, e.Provider)
+			sep = true
+		}
+		if e.Raw != "" {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"raw":`...)
+			dst = jsonx.AppendString(dst, e.Raw)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendErrorBody appends a whole error response body.
+func appendErrorBody(dst []byte, e *llm.Error) []byte {
+	dst = append(dst, `{"error":`...)
+	dst = appendError(dst, e)
+	return append(dst, '}')
+}
+
+// appendTerminalChunk appends the chunk that ends a failed stream, OpenRouter's shape: an
+// error object and one choice with finish_reason "error", so every client sees the failure
+// instead of a clean end.
+func appendTerminalChunk(dst []byte, id, provider, model string, created []byte, e *llm.Error) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = jsonx.AppendString(dst, id)
+	dst = append(dst, `,"provider":`...)
+	dst = jsonx.AppendString(dst, provider)
+	dst = append(dst, `,"model":`...)
+	dst = jsonx.AppendString(dst, model)
+	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
+	if len(created) > 0 {
+		dst = append(dst, created...)
+	} else {
+		dst = strconv.AppendInt(dst, time.Now().Unix(), 10)
+	}
+	dst = append(dst, `,"error":`...)
+	dst = appendError(dst, e)
+	dst = append(dst, `,"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}`...)
+	return dst
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// newGenerationID returns "gen-<unix>-<20 random alphanumerics>", OpenRouter's format. The
+// random part comes from crypto/rand: ids name billable records and must not be guessable.
+func newGenerationID(now time.Time) string {
+	var rnd [20]byte
+	_, _ = rand.Read(rnd[:])
+	b := make([]byte, 0, 36)
+	b = append(b, "gen-"...)
+	b = strconv.AppendInt(b, now.Unix(), 10)
+	b = append(b, '-')
+	for _, r := range rnd {
+		// 256 % 62 skews the distribution slightly; 20 characters keep ~119 bits regardless.
+		b = append(b, idAlphabet[int(r)%len(idAlphabet)])
+	}
+	return string(b)
+}

@@ -1,0 +1,85 @@
+// Package llm owns the protocol-neutral domain types every stage of the node shares:
+// the summary of a validated chat request, the upstream response handed between stages,
+// token usage, and the error type that carries an HTTP status and OpenRouter-style metadata.
+//
+// It imports nothing of ours and nothing beyond the standard library, so every other
+// package can depend on it without cycles.
+package llm
+
+import "time"
+
+// Request is a validated chat-completion request: the client's body, untouched, plus the
+// few fields the node reads to route and relay it. Stages read the summary; only a stage
+// that must rewrite the body (a provider adapter) scans Body again.
+type Request struct {
+	// Body is the client's JSON body. It is valid JSON and an object; stages must not modify it.
+	Body []byte
+	// Model is the model id the client asked for, as sent (it may carry a ":variant" suffix).
+	Model string
+	// Models is OpenRouter's ordered fallback list (`models`), empty when absent.
+	Models []string
+	// Stream reports whether the client asked for server-sent events.
+	Stream bool
+	// IncludeUsage reports stream_options.include_usage: the client wants the usage chunk.
+	IncludeUsage bool
+	// Messages is the number of entries in `messages` (always at least one).
+	Messages int
+	// HasTools reports whether `tools` is a non-empty array.
+	HasTools bool
+	// SessionID is `session_id` from the body, empty when absent.
+	SessionID string
+	// Received is when the node finished reading the request.
+	Received time.Time
+}
+
+// Usage is the token accounting of one generation, as reported by the upstream.
+type Usage struct {
+	PromptTokens     int64
+	CompletionTokens int64
+	TotalTokens      int64
+	CachedTokens     int64
+	ReasoningTokens  int64
+}
+
+// Stream is an upstream's response as a sequence of OpenAI chat.completion.chunk events.
+//
+// Next returns the payload of the next `data:` event; the slice is valid only until the next
+// call. The payload "[DONE]" ends a well-formed stream; io.EOF before it means the upstream
+// closed the stream early. Buffered reports whether Next can return without reading from the
+// network again, so a relay flushes exactly when it would otherwise wait. Close releases the
+// connection and must be called once. A Stream is used by one goroutine.
+type Stream interface {
+	Next() ([]byte, error)
+	Buffered() bool
+	Close() error
+}
+
+// Response is an upstream's successful answer, handed from the attempt stage to the HTTP
+// layer once the upstream produced its first byte.
+type Response struct {
+	// Body is the complete OpenAI chat.completion JSON of a non-streamed call.
+	Body []byte
+	// Stream carries the chunks of a streamed call; nil for non-streamed calls.
+	Stream Stream
+	// Provider is the display name of the provider that served the call.
+	Provider string
+	// Model is the node's id of the model that served the call.
+	Model string
+	// Release returns buffers behind Body to their pool; nil when there is nothing to return.
+	// The HTTP layer calls it after writing Body.
+	Release func()
+}
+
+// Close releases whatever the response holds. It is safe on a nil receiver.
+func (r *Response) Close() {
+	if r == nil {
+		return
+	}
+	if r.Stream != nil {
+		_ = r.Stream.Close()
+	}
+	if r.Release != nil {
+		r.Release()
+		r.Release = nil
+	}
+}

@@ -1,0 +1,437 @@
+// Package openai owns the native adapter for OpenAI-compatible upstreams (OpenAI itself,
+// OpenRouter, and the many APIs that copy OpenAI's chat completions): it forwards the
+// client's body with only the model rewritten, asks streams for their usage chunk, and maps
+// the upstream's failures onto the node's error shape.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+	"github.com/crossroads-llm/crossroads/edge/internal/pool"
+	"github.com/crossroads-llm/crossroads/edge/internal/provider"
+	"github.com/crossroads-llm/crossroads/edge/internal/sse"
+)
+
+// Config describes one OpenAI-compatible upstream.
+type Config struct {
+	// Name is the provider's slug; DisplayName is shown to clients (default Name).
+	Name, DisplayName string
+	// BaseURL is the API root, e.g. https://api.openai.com/v1.
+	BaseURL string
+	// APIKey is sent as a bearer token when set.
+	APIKey string
+	// Headers are added to every upstream request.
+	Headers map[string]string
+	// Timeout bounds a call from send to last byte; 0 means no bound beyond the client's.
+	Timeout time.Duration
+	// ConnectTimeout bounds dialing; 0 leaves the transport's default.
+	ConnectTimeout time.Duration
+	// MaxResponseBytes bounds a non-streamed body (default 32 MiB).
+	MaxResponseBytes int64
+}
+
+// Provider is an OpenAI-compatible upstream. It is safe for concurrent use.
+type Provider struct {
+	cfg       Config
+	rt        http.RoundTripper
+	url       *url.URL
+	hdrJSON   http.Header // shared, read-only: the transport never modifies request headers
+	hdrStream http.Header
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns an adapter sending through rt, normally the node's shared transport.
+func New(cfg Config, rt http.RoundTripper) (*Provider, error) {
+	u, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/") + "/chat/completions")
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("openai: provider %s: bad base URL %q", cfg.Name, cfg.BaseURL)
+	}
+	if cfg.DisplayName == "" {
+		cfg.DisplayName = cfg.Name
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 32 << 20
+	}
+	base := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"crossroads/0"}}
+	if cfg.APIKey != "" {
+		base.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
+	for k, v := range cfg.Headers {
+		base.Set(k, v)
+	}
+	p := &Provider{cfg: cfg, rt: rt, url: u, hdrJSON: base.Clone(), hdrStream: base.Clone()}
+	p.hdrJSON.Set("Accept", "application/json")
+	p.hdrStream.Set("Accept", "text/event-stream")
+	return p, nil
+}
+
+// Name returns the provider's slug.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// DisplayName returns the name shown to clients.
+func (p *Provider) DisplayName() string { return p.cfg.DisplayName }
+
+// Chat sends req upstream. See provider.Provider.
+func (p *Provider) Chat(ctx context.Context, req *llm.Request, upstreamModel string) (*llm.Response, error) {
+	body := newBody()
+	var err error
+	*body.buf, err = RewriteRequest((*body.buf)[:0], req.Body, upstreamModel, req.Stream)
+	if err != nil {
+		body.release()
+		return nil, &llm.Error{Status: http.StatusBadRequest, Type: llm.TypeInvalidRequest, Message: "request body could not be rewritten for the upstream", Err: err}
+	}
+
+	parent := ctx
+	cancel := context.CancelFunc(func() {})
+	if p.cfg.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
+	}
+	if p.cfg.ConnectTimeout > 0 {
+		ctx = provider.WithConnectTimeout(ctx, p.cfg.ConnectTimeout)
+	}
+	hdr := p.hdrJSON
+	if req.Stream {
+		hdr = p.hdrStream
+	}
+	hreq := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           p.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        hdr,
+		Body:          body.reader(),
+		GetBody:       body.getBody,
+		ContentLength: int64(len(*body.buf)),
+		Host:          p.url.Host,
+	}).WithContext(ctx)
+
+	resp, err := p.rt.RoundTrip(hreq)
+	body.release()
+	if err != nil {
+		err = p.transportError(parent, ctx, err)
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		return nil, p.statusError(resp)
+	}
+	if req.Stream {
+		if !isEventStream(resp.Header.Get("Content-Type")) {
+			defer cancel()
+			return nil, p.unexpectedBody(resp, "answered a streaming request without an event stream")
+		}
+		return &llm.Response{Stream: newStream(p, parent, ctx, resp.Body, cancel)}, nil
+	}
+	defer cancel()
+	return p.readBody(parent, ctx, resp)
+}
+
+// body is a pooled upstream request body. The transport may still be writing it after
+// RoundTrip returns (an upstream that answers before reading everything), and may ask for a
+// fresh reader to retry on a dead pooled connection, so the buffer goes back to the pool
+// only when RoundTrip has returned and every reader handed out is closed.
+type body struct {
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+func newBody() *body {
+	b := &body{buf: pool.Get()}
+	b.refs.Store(1) // held by Chat until RoundTrip returns
+	return b
+}
+
+func (b *body) reader() io.ReadCloser {
+	b.refs.Add(1)
+	return &bodyReader{b: b, Reader: bytes.NewReader(*b.buf)}
+}
+
+func (b *body) getBody() (io.ReadCloser, error) { return b.reader(), nil }
+
+func (b *body) release() {
+	if b.refs.Add(-1) == 0 {
+		pool.Put(b.buf)
+	}
+}
+
+type bodyReader struct {
+	*bytes.Reader
+	b    *body
+	once sync.Once
+}
+
+func (r *bodyReader) Close() error {
+	r.once.Do(r.b.release)
+	return nil
+}
+
+func (p *Provider) readBody(parent, ctx context.Context, resp *http.Response) (*llm.Response, error) {
+	defer resp.Body.Close()
+	buf := pool.Get()
+	b := *buf
+	limit := p.cfg.MaxResponseBytes
+	if resp.ContentLength > 0 && resp.ContentLength <= limit && int64(cap(b)) < resp.ContentLength {
+		b = make([]byte, 0, resp.ContentLength)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			*buf = b
+			pool.Put(buf)
+			return nil, &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeUpstream, Provider: p.cfg.DisplayName,
+				Message: fmt.Sprintf("upstream %s sent a response larger than %d bytes", p.cfg.DisplayName, limit)}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			pool.Put(buf)
+			return nil, p.transportError(parent, ctx, err)
+		}
+	}
+	*buf = b
+	return &llm.Response{Body: b, Release: func() { pool.Put(buf) }}, nil
+}
+
+// transportError classifies a failure to reach the upstream or to read from it. parent is
+// the caller's context, ctx the one carrying this provider's timeout: when the caller is
+// gone its error is returned as is, since nobody is left to read a status.
+func (p *Provider) transportError(parent, ctx context.Context, err error) error {
+	if perr := parent.Err(); perr != nil {
+		return perr
+	}
+	var nerr net.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()) {
+		return &llm.Error{Status: http.StatusRequestTimeout, Type: llm.TypeTimeout, Provider: p.cfg.DisplayName,
+			Message: fmt.Sprintf("upstream %s did not answer in time", p.cfg.DisplayName), Raw: err.Error(), Err: err}
+	}
+	return &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeUpstream, Provider: p.cfg.DisplayName,
+		Message: fmt.Sprintf("upstream %s is unreachable or broke the connection", p.cfg.DisplayName), Raw: err.Error(), Err: err}
+}
+
+// statusError maps an upstream's non-200 answer. The client sees a status that tells it
+// what to do: fix its request (4xx), back off (429), or retry elsewhere (502), with the
+// upstream's own words under metadata.raw.
+func (p *Provider) statusError(resp *http.Response) error {
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := upstreamMessage(raw)
+	e := &llm.Error{Provider: p.cfg.DisplayName, Raw: msg, RetryAfter: resp.Header.Get("Retry-After")}
+	name := p.cfg.DisplayName
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests:
+		e.Status, e.Type = code, llm.TypeRateLimit
+		e.Message = fmt.Sprintf("upstream %s is rate limiting requests (HTTP 429)", name)
+	case code == http.StatusRequestTimeout:
+		e.Status, e.Type = code, llm.TypeTimeout
+		e.Message = fmt.Sprintf("upstream %s timed out (HTTP 408)", name)
+	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity:
+		// The request itself is at fault (context too long, bad parameter for this model):
+		// the upstream's explanation is the useful message.
+		e.Status, e.Type = code, llm.TypeInvalidRequest
+		e.Message = fmt.Sprintf("upstream %s rejected the request (HTTP %d): %s", name, code, msg)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusPaymentRequired:
+		// The node's credentials for this provider are wrong or exhausted; not the client's fault.
+		e.Status, e.Type = http.StatusBadGateway, llm.TypeUpstream
+		e.Message = fmt.Sprintf("upstream %s refused the node's credentials (HTTP %d); check the provider's api_key", name, code)
+	default:
+		e.Status, e.Type = http.StatusBadGateway, llm.TypeUpstream
+		e.Message = fmt.Sprintf("upstream %s failed (HTTP %d)", name, code)
+	}
+	return e
+}
+
+func (p *Provider) unexpectedBody(resp *http.Response, what string) error {
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeUpstream, Provider: p.cfg.DisplayName,
+		Message: fmt.Sprintf("upstream %s %s", p.cfg.DisplayName, what), Raw: upstreamMessage(raw)}
+}
+
+// upstreamMessage extracts error.message from an OpenAI-style error body, or returns the
+// body itself (trimmed) when it is not one.
+func upstreamMessage(raw []byte) string {
+	if msg, ok := ErrorMessage(raw); ok {
+		return msg
+	}
+	s := strings.TrimSpace(string(raw))
+	if len(s) > 2048 {
+		s = s[:2048] + "…"
+	}
+	return s
+}
+
+// ErrorMessage reads error.message (or a string error) from an OpenAI-style error object.
+func ErrorMessage(raw []byte) (string, bool) {
+	it := jsonx.Object(raw)
+	for it.Next() {
+		m := it.Member()
+		if !m.KeyIs("error") {
+			continue
+		}
+		if jsonx.KindOfValue(m.Value) == jsonx.KindString {
+			return jsonx.Unquote(m.Value)
+		}
+		inner := jsonx.Object(m.Value)
+		for inner.Next() {
+			if im := inner.Member(); im.KeyIs("message") && jsonx.KindOfValue(im.Value) == jsonx.KindString {
+				return jsonx.Unquote(im.Value)
+			}
+		}
+	}
+	return "", false
+}
+
+func isEventStream(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}
+
+// stream adapts an upstream event stream to llm.Stream.
+type stream struct {
+	p      *Provider
+	parent context.Context
+	ctx    context.Context
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	buf    *[]byte
+	dec    *sse.Decoder
+	closed bool
+}
+
+func newStream(p *Provider, parent, ctx context.Context, body io.ReadCloser, cancel context.CancelFunc) *stream {
+	buf := pool.GetStream()
+	return &stream{p: p, parent: parent, ctx: ctx, body: body, cancel: cancel, buf: buf, dec: sse.NewDecoder(body, *buf)}
+}
+
+func (s *stream) Next() ([]byte, error) {
+	ev, err := s.dec.Next()
+	if err == nil {
+		return ev, nil
+	}
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	err = s.p.transportError(s.parent, s.ctx, err)
+	var e *llm.Error
+	if errors.As(err, &e) && e.Status == http.StatusBadGateway {
+		e.Message = fmt.Sprintf("upstream %s broke the stream", s.p.cfg.DisplayName)
+	}
+	return nil, err
+}
+
+func (s *stream) Buffered() bool { return s.dec.Buffered() }
+
+func (s *stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.body.Close()
+	s.cancel()
+	s.dec = nil
+	pool.PutStream(s.buf)
+	return err
+}
+
+// routerOnly lists request fields that steer the router (OpenRouter's extensions). They
+// are consumed here and never sent upstream, where strict APIs reject unknown fields.
+var routerOnly = []string{"models", "provider", "route", "transforms", "plugins", "session_id", "usage", "debug", "preset"}
+
+// RewriteRequest appends to dst the client's body as the upstream should see it: model
+// replaced by upstreamModel, router-only fields removed, and, for streams,
+// stream_options.include_usage forced on so the node always learns the usage. Every other
+// byte is copied as the client sent it.
+func RewriteRequest(dst, body []byte, upstreamModel string, stream bool) ([]byte, error) {
+	dst = append(dst, '{')
+	n := 0
+	sep := func() {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+	}
+	sawOptions, sawModel := false, false
+	it := jsonx.Object(body)
+members:
+	for it.Next() {
+		m := it.Member()
+		switch {
+		case m.KeyIs("model"):
+			// A duplicated key is written once: decoders disagree on which copy wins.
+			if !sawModel {
+				sawModel = true
+				sep()
+				dst = append(dst, `"model":`...)
+				dst = jsonx.AppendString(dst, upstreamModel)
+			}
+			continue
+		case stream && m.KeyIs("stream_options"):
+			if sawOptions {
+				continue
+			}
+			sawOptions = true
+			sep()
+			dst = appendStreamOptions(dst, m.Value)
+			continue
+		}
+		for _, k := range routerOnly {
+			if m.KeyIs(k) {
+				continue members
+			}
+		}
+		sep()
+		dst = append(dst, body[m.Start:m.End]...)
+	}
+	if err := it.Err(); err != nil {
+		return dst, fmt.Errorf("openai: rewrite request: %w", err)
+	}
+	if !sawModel {
+		sep()
+		dst = append(dst, `"model":`...)
+		dst = jsonx.AppendString(dst, upstreamModel)
+	}
+	if stream && !sawOptions {
+		sep()
+		dst = append(dst, `"stream_options":{"include_usage":true}`...)
+	}
+	return append(dst, '}'), nil
+}
+
+func appendStreamOptions(dst, v []byte) []byte {
+	dst = append(dst, `"stream_options":{"include_usage":true`...)
+	if jsonx.KindOfValue(v) == jsonx.KindObject {
+		it := jsonx.Object(v)
+		for it.Next() {
+			m := it.Member()
+			if m.KeyIs("include_usage") {
+				continue
+			}
+			dst = append(dst, ',')
+			dst = append(dst, v[m.Start:m.End]...)
+		}
+	}
+	return append(dst, '}')
+}

@@ -1,0 +1,63 @@
+// Package provider owns the upstream side of the node: the Provider interface every
+// upstream adapter implements and the one shared, pooled HTTP transport they all send
+// through. Adapters live in subpackages (provider/openai for OpenAI-compatible APIs).
+package provider
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+)
+
+// Provider sends chat calls to one upstream.
+//
+// Chat sends req to the upstream with the model field set to upstreamModel and returns as
+// soon as the upstream answered: with the whole body for a non-streamed call, or with a
+// stream positioned before its first event. The node can still fail over until it writes
+// to its client, so Chat never writes anywhere itself. Failures are *llm.Error values
+// whose status is what the client should see; when ctx is cancelled Chat returns ctx's error.
+// Implementations are safe for concurrent use.
+type Provider interface {
+	// Name is the provider's slug from the configuration.
+	Name() string
+	// DisplayName is what responses show as `provider`.
+	DisplayName() string
+	Chat(ctx context.Context, req *llm.Request, upstreamModel string) (*llm.Response, error)
+}
+
+type connectTimeoutKey struct{}
+
+// WithConnectTimeout makes the shared transport give up dialing (and the TLS handshake)
+// after d for requests sent with the returned context; providers differ in how long a
+// connection may take, while the transport and its pool are shared.
+func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, connectTimeoutKey{}, d)
+}
+
+// NewTransport returns the transport all upstream calls share. One pool means one set of
+// warm connections per upstream host, HTTP/2 where the upstream offers it over TLS, and no
+// per-provider idle limits to tune.
+func NewTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// Upstream bodies are relayed as they arrive; transparent gzip would make every
+		// stream wait on a decompressor's buffering and costs CPU on the hot path.
+		DisableCompression: true,
+	}
+}
