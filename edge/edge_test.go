@@ -538,3 +538,18 @@ func TestSimulatedProvider(t *testing.T) {
 		t.Fatalf("sim error directive: status %d", resp.StatusCode)
 	}
 }
+
+// TestExampleConfig keeps examples/config.yaml, the documented reference, loadable.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../examples/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := edge.ParseConfig(b, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Providers) != 1 || cfg.Providers[0].Models[0].UpstreamID != "meta-llama/Llama-3.3-70B-Instruct-Turbo" {
+		t.Fatalf("providers = %+v", cfg.Providers)
+	}
+}
