@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,7 @@ type Node struct {
 	metrics *telemetry.Metrics
 	closeMu sync.Mutex
 	closed  bool
-	upTr    *http.Transport
+	upTr    *provider.Transport
 }
 
 // Option adjusts how New builds a node.
@@ -216,6 +217,15 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve() }()
+	if addr := n.cfg.Debug.PprofAddr; addr != "" {
+		stop, err := servePprof(addr, n.log)
+		if err != nil {
+			_ = n.srv.Close()
+			<-errc
+			return err
+		}
+		defer stop()
+	}
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())
@@ -253,6 +263,23 @@ func (n *Node) Close() error {
 		return n.srv.Close()
 	}
 	return nil
+}
+
+// servePprof serves the runtime profiles on their own listener, away from client traffic.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: pprof listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("pprof serving", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 func addrString(a net.Addr) string {

@@ -37,6 +37,7 @@ type Config struct {
 	Stream   Stream   `yaml:"stream"`
 	Sim      Sim      `yaml:"sim"`
 	Log      Log      `yaml:"log"`
+	Debug    Debug    `yaml:"debug"`
 
 	// Providers are the upstreams. Providers found in the environment (OPENAI_API_KEY,
 	// OPENROUTER_API_KEY) are added unless one of the same name is declared here.
@@ -120,6 +121,12 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json. Default text.
 	Format string `yaml:"format"`
+}
+
+// Debug holds operator tooling, off by default.
+type Debug struct {
+	// PprofAddr serves net/http/pprof on this address (keep it on loopback); empty disables.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // Provider is one OpenAI-compatible upstream.
@@ -448,6 +455,9 @@ func (c *Config) Validate() Errors {
 	}
 	checkAddr("listen.tls", c.Listen.TLS)
 	checkAddr("listen.plain", c.Listen.Plain)
+	if c.Debug.PprofAddr != "" {
+		checkAddr("debug.pprof_addr", c.Debug.PprofAddr)
+	}
 	if c.Listen.TLS == "off" && c.Listen.Plain == "off" {
 		bad("listen", "both listeners are off; the node would serve nothing")
 	}
@@ -509,10 +519,16 @@ func (c *Config) Validate() Errors {
 		} else if u.RawQuery != "" || u.Fragment != "" {
 			bad(f+".base_url", "must not have a query or fragment")
 		}
-		for k := range p.Headers {
+		for k, v := range p.Headers {
 			if k == "" || strings.ContainsAny(k, " :\r\n") {
 				bad(f+".headers", "invalid header name %q", k)
 			}
+			if strings.ContainsAny(v, "\r\n") {
+				bad(f+".headers."+k, "header values must not contain line breaks")
+			}
+		}
+		if strings.ContainsAny(p.APIKey, "\r\n") {
+			bad(f+".api_key", "must not contain line breaks")
 		}
 		positive(f+".timeout", p.Timeout)
 		positive(f+".connect_timeout", p.ConnectTimeout)

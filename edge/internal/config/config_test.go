@@ -123,6 +123,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"log level", "log:\n  level: loud\n", "log.level"},
 		{"cert without key", "tls:\n  cert_file: a.pem\n", "tls: set both"},
 		{"both listeners off", "listen:\n  tls: \"off\"\n  plain: \"off\"\n", "listen: both listeners are off"},
+		{"header injection", "providers:\n- {name: p, base_url: 'http://x', headers: {X-A: \"a\\r\\nEvil: 1\"}, models: [{id: a}]}\n", "providers[0].headers.X-A"},
 		{"wrong type", "http3:\n  max_streams_per_conn: many\n", "cannot unmarshal"},
 	}
 	for _, tt := range tests {

@@ -74,7 +74,8 @@ func (a *API) serveJSON(w http.ResponseWriter, r *http.Request, req *llm.Request
 	defer resp.Close()
 	out := pool.Get()
 	defer pool.Put(out)
-	o, info, err := rewriteObject((*out)[:0], resp.Body, id, resp.Provider, resp.Model)
+	head := appendHead((*out)[:0], id, resp.Provider, resp.Model)
+	o, info, err := rewriteObject(head[len(head):], resp.Body, head)
 	*out = o
 	if err != nil {
 		a.writeError(w, malformedUpstream(resp.Provider, resp.Body, err))
@@ -261,6 +262,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 	b := (*out)[:0]
 	defer func() { *out = b }()
 
+	head := appendHead(make([]byte, 0, 128), id, resp.Provider, resp.Model)
 	a.metrics.StreamStarted()
 	var (
 		chunks  int64
@@ -301,7 +303,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		b = append(b, "data: "...)
 		obj := len(b)
 		var info objectInfo
-		b, info, err = rewriteObject(b, ev, id, resp.Provider, resp.Model)
+		b, info, err = rewriteObject(b, ev, head)
 		if err != nil {
 			b = b[:mark]
 			fail = malformedUpstream(resp.Provider, ev, err)

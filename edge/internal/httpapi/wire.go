@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"strconv"
 	"time"
@@ -23,39 +24,45 @@ type objectInfo struct {
 	finish bool
 }
 
-// rewriteObject appends src, an OpenAI chat.completion or chat.completion.chunk object,
-// with the node's generation id, the serving provider and the node's model id in front, and
-// every other member copied byte for byte. It reads just enough on the way to tell usage
-// chunks and in-band errors apart.
-func rewriteObject(dst, src []byte, id, provider, model string) ([]byte, objectInfo, error) {
-	var info objectInfo
-	info.noChoices = true
+// appendHead appends the members the node writes first in every object it relays:
+// `{"id":..,"provider":..,"model":..`. A stream computes it once and reuses it per chunk.
+func appendHead(dst []byte, id, provider, model string) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = jsonx.AppendString(dst, id)
 	dst = append(dst, `,"provider":`...)
 	dst = jsonx.AppendString(dst, provider)
 	dst = append(dst, `,"model":`...)
-	dst = jsonx.AppendString(dst, model)
+	return jsonx.AppendString(dst, model)
+}
+
+// rewriteObject appends src, an OpenAI chat.completion or chat.completion.chunk object,
+// with head (from appendHead) in front and every other member copied byte for byte. It
+// reads just enough on the way to tell usage chunks and in-band errors apart.
+func rewriteObject(dst, src, head []byte) ([]byte, objectInfo, error) {
+	var info objectInfo
+	info.noChoices = true
+	dst = append(dst, head...)
 	it := jsonx.Object(src)
+	var kb [64]byte
 	for it.Next() {
 		m := it.Member()
-		switch {
-		case m.KeyIs("id"), m.KeyIs("provider"), m.KeyIs("model"):
+		switch string(m.Name(&kb)) {
+		case "id", "provider", "model":
 			continue
-		case m.KeyIs("choices"):
+		case "choices":
 			info.noChoices = isEmptyArray(m.Value)
 			if !info.noChoices {
 				info.finish = hasFinish(m.Value)
 			}
-		case m.KeyIs("usage"):
+		case "usage":
 			if !jsonx.IsNull(m.Value) {
 				info.usage = m.Value
 			}
-		case m.KeyIs("error"):
+		case "error":
 			if !jsonx.IsNull(m.Value) {
 				info.errObj = m.Value
 			}
-		case m.KeyIs("created"):
+		case "created":
 			info.created = m.Value
 		}
 		dst = append(dst, ',')
@@ -76,26 +83,36 @@ func (e wireError) Error() string { return string(e) }
 
 const errTrailing = wireError("unexpected data after the JSON object")
 
+// isEmptyArray reports whether v, a validated value, is not an array with elements.
 func isEmptyArray(v []byte) bool {
 	if jsonx.KindOfValue(v) != jsonx.KindArray {
 		return true
 	}
-	it := jsonx.Array(v)
-	return !it.Next()
+	return v[jsonx.SkipSpace(v, 1)] == ']'
 }
 
-// hasFinish reports whether any choice has a non-null finish_reason.
+var finishKey = []byte(`"finish_reason"`)
+
+// hasFinish reports whether the (validated) choices array sets a finish_reason other than
+// null. It searches for the key rather than walking every choice: in valid JSON a quoted
+// string followed by ':' can only be a key, and within choices only a choice has this one,
+// so the search is exact and costs a fraction of a second parse.
 func hasFinish(choices []byte) bool {
-	it := jsonx.Array(choices)
-	for it.Next() {
-		c := jsonx.Object(it.Value())
-		for c.Next() {
-			if m := c.Member(); m.KeyIs("finish_reason") && !jsonx.IsNull(m.Value) {
-				return true
-			}
+	for rest := choices; ; {
+		i := bytes.Index(rest, finishKey)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(finishKey):]
+		j := jsonx.SkipSpace(rest, 0)
+		if j >= len(rest) || rest[j] != ':' {
+			continue
+		}
+		j = jsonx.SkipSpace(rest, j+1)
+		if j < len(rest) && rest[j] != 'n' {
+			return true
 		}
 	}
-	return false
 }
 
 // parseUsage reads the OpenAI usage object.
@@ -179,12 +196,7 @@ func appendErrorBody(dst []byte, e *llm.Error) []byte {
 // error object and one choice with finish_reason "error", so every client sees the failure
 // instead of a clean end.
 func appendTerminalChunk(dst []byte, id, provider, model string, created []byte, e *llm.Error) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = jsonx.AppendString(dst, id)
-	dst = append(dst, `,"provider":`...)
-	dst = jsonx.AppendString(dst, provider)
-	dst = append(dst, `,"model":`...)
-	dst = jsonx.AppendString(dst, model)
+	dst = appendHead(dst, id, provider, model)
 	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
 	if len(created) > 0 {
 		dst = append(dst, created...)

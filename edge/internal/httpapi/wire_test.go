@@ -27,7 +27,7 @@ func TestRewriteObject(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, info, err := rewriteObject(nil, []byte(tt.in), "gen-1-abc", "Sim", "sim/chat")
+			out, info, err := rewriteObject(nil, []byte(tt.in), appendHead(nil, "gen-1-abc", "Sim", "sim/chat"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +56,7 @@ func TestRewriteObject(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`{"id":`, `[1]`, `{"a":1} {`} {
-		if _, _, err := rewriteObject(nil, []byte(bad), "g", "p", "m"); err == nil {
+		if _, _, err := rewriteObject(nil, []byte(bad), appendHead(nil, "g", "p", "m")); err == nil {
 			t.Errorf("rewriteObject(%q) accepted malformed input", bad)
 		}
 	}
@@ -124,11 +124,12 @@ func TestGenerationID(t *testing.T) {
 func BenchmarkRewriteChunk(b *testing.B) {
 	chunk := []byte(`{"id":"chatcmpl-AbC123","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" hello"},"logprobs":null,"finish_reason":null}]}`)
 	dst := make([]byte, 0, 1024)
+	head := appendHead(nil, "gen-1700000000-abcdefghijklmnopqrst", "OpenAI", "openai/gpt-4o-mini")
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		dst, _, err = rewriteObject(dst[:0], chunk, "gen-1700000000-abcdefghijklmnopqrst", "OpenAI", "openai/gpt-4o-mini")
+		dst, _, err = rewriteObject(dst[:0], chunk, head)
 		if err != nil {
 			b.Fatal(err)
 		}

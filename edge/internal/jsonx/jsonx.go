@@ -8,6 +8,7 @@
 package jsonx
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -196,11 +197,28 @@ var strSafe = func() (t [256]bool) {
 	return
 }()
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special reports, for 8 bytes of a string body, whether any is a quote, a backslash or a
+// control character: the SWAR tests of "has a zero byte" and "has a byte below n". Long
+// strings (message content) then cost a few instructions per 8 bytes instead of per byte.
+func special(w uint64) bool {
+	q := w ^ (lsb * '"')
+	b := w ^ (lsb * '\\')
+	return ((q-lsb)&^q|(b-lsb)&^b|(w-lsb*0x20)&^w)&msb != 0
+}
+
 // skipString returns the index past the closing quote of the string starting at data[i].
 func skipString(data []byte, i int) (int, error) {
 	start := i
 	i++
 	for {
+		for i+8 <= len(data) && !special(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
 		for i < len(data) && strSafe[data[i]] {
 			i++
 		}
@@ -317,18 +335,30 @@ type Member struct {
 	// Start and End delimit the whole member in the input: from the key's opening quote to
 	// just past the value. Copying input[Start:End] reproduces the member.
 	Start, End int
+	// escaped reports a backslash in Key, so comparisons must decode it first.
+	escaped bool
 }
 
 // KeyIs reports whether the member's key, decoded, equals name. Keys without escapes are
 // compared in place; an escaped key is decoded first, so `"mod\u0065l"` is "model" here as it
 // is to every JSON decoder downstream.
 func (m *Member) KeyIs(name string) bool {
-	if !hasEscape(m.Key) {
+	if !m.escaped {
 		return string(m.Key) == name
 	}
 	var buf [64]byte
 	k, ok := appendUnescaped(buf[:0], m.Key)
 	return ok && string(k) == name
+}
+
+// Name returns the member's key with escapes decoded, using buf when it must decode, so a
+// caller can switch on string(m.Name(&buf)) without allocating.
+func (m *Member) Name(buf *[64]byte) []byte {
+	if !m.escaped {
+		return m.Key
+	}
+	k, _ := appendUnescaped(buf[:0], m.Key)
+	return k
 }
 
 // Objects iterates the members of a JSON object. Use it as
@@ -408,7 +438,12 @@ func (it *Objects) Next() bool {
 		it.err = err
 		return false
 	}
-	it.m = Member{Key: data[start+1 : ke-1], Value: data[vs:ve], Start: start, End: ve}
+	// Field by field: a composite literal here builds a temporary and copies it.
+	m := &it.m
+	m.Key = data[start+1 : ke-1]
+	m.Value = data[vs:ve]
+	m.Start, m.End = start, ve
+	m.escaped = hasEscape(m.Key)
 	it.pos = ve
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
@@ -37,27 +38,63 @@ func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, connectTimeoutKey{}, d)
 }
 
-// NewTransport returns the transport all upstream calls share. One pool means one set of
-// warm connections per upstream host, HTTP/2 where the upstream offers it over TLS, and no
-// per-provider idle limits to tune.
-func NewTransport() *http.Transport {
+// Transport is the one transport all upstream calls share. Plain-http upstreams go through
+// an HTTP/1.1 client that works on the caller's goroutine (see h1); TLS upstreams go through
+// net/http, which negotiates HTTP/2 where the upstream offers it. Either way one pool of warm
+// connections per upstream host serves every provider.
+type Transport struct {
+	h1       *h1
+	tls      *http.Transport
+	proxyEnv bool // HTTP_PROXY is set: plain-http requests may have to go through it
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns the node's upstream transport.
+func NewTransport() *Transport {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, d)
-				defer cancel()
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		// Upstream bodies are relayed as they arrive; transparent gzip would make every
-		// stream wait on a decompressor's buffering and costs CPU on the hot path.
-		DisableCompression: true,
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return dialer.DialContext(ctx, network, addr)
 	}
+	return &Transport{
+		proxyEnv: os.Getenv("HTTP_PROXY") != "" || os.Getenv("http_proxy") != "",
+		h1:       newH1(dial),
+		tls: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dial,
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			// Upstream bodies are relayed as they arrive; transparent gzip would make every
+			// stream wait on a decompressor's buffering and costs CPU on the hot path.
+			DisableCompression: true,
+		},
+	}
+}
+
+// RoundTrip sends req over the path for its scheme.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && (!t.proxyEnv || !useProxy(req)) {
+		return t.h1.RoundTrip(req)
+	}
+	return t.tls.RoundTrip(req)
+}
+
+// useProxy reports whether an HTTP proxy from the environment applies to req; such requests
+// stay on net/http, which speaks the proxy protocol.
+func useProxy(req *http.Request) bool {
+	u, err := http.ProxyFromEnvironment(req)
+	return err == nil && u != nil
+}
+
+// CloseIdleConnections closes every idle upstream connection.
+func (t *Transport) CloseIdleConnections() {
+	t.h1.CloseIdleConnections()
+	t.tls.CloseIdleConnections()
 }

@@ -14,6 +14,8 @@ import (
 	"io"
 )
 
+var lflf = []byte("\n\n")
+
 // DefaultMaxEvent bounds the size of one event. A chunk carrying a large tool-call argument
 // or an inline image can reach megabytes; anything past this is an upstream gone wrong.
 const DefaultMaxEvent = 16 << 20
@@ -88,6 +90,11 @@ func (d *Decoder) Event() []byte { return d.event }
 // Buffered reports whether a complete event is already in the buffer, so Next will not read.
 func (d *Decoder) Buffered() bool {
 	w := d.buf[d.start:d.end]
+	// The common framing is LF only: then an event is complete exactly when a blank line
+	// (two LFs, or one at the very start) is buffered, which a vectorised search finds.
+	if bytes.IndexByte(w, '\r') < 0 && !d.skipLF {
+		return len(w) > 0 && w[0] == '\n' || bytes.Index(w, lflf) >= 0
+	}
 	skipLF := d.skipLF
 	lineEmpty := true
 	for i := 0; i < len(w); i++ {
