@@ -18,8 +18,17 @@ import (
 )
 
 func (a *API) chat(w http.ResponseWriter, r *http.Request) {
-	buf := pool.Get()
-	defer pool.Put(buf)
+	buf := pool.GetSize(int(min(max(r.ContentLength, 0), a.maxBody)))
+	// Streams give the body back as soon as the upstream answered (see serveStream); the
+	// flag keeps it from going back twice.
+	held := true
+	release := func() {
+		if held {
+			held = false
+			pool.Put(buf)
+		}
+	}
+	defer release()
 	body, err := readBody(r, a.maxBody, buf)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
@@ -39,7 +48,7 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 	id := newGenerationID(now)
 	w.Header()["X-Generation-Id"] = []string{id}
 	if req.Stream {
-		a.serveStream(w, r, req, id)
+		a.serveStream(w, r, req, id, release)
 		return
 	}
 	a.serveJSON(w, r, req, id)
@@ -222,10 +231,14 @@ func (sw *streamWriter) stop() bool {
 	return sw.committed
 }
 
-func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Request, id string) {
+func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Request, id string, releaseBody func()) {
 	ctx := r.Context()
 	sw := newStreamWriter(w, a.keepAlive)
 	resp, err := a.pipe.Serve(ctx, req)
+	// Past this point nothing reads the request body (failover happens inside Serve), and a
+	// stream may last minutes: its buffer serves other requests meanwhile.
+	req.Body = nil
+	releaseBody()
 	if err != nil {
 		e := llm.AsError(err)
 		switch {
@@ -257,10 +270,24 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Reque
 // ends every stream with [DONE]; a stream that breaks first gets a terminal error chunk
 // before it, never a clean end that looks like success.
 func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, resp *llm.Response, id string) {
-	out := pool.Get()
-	defer pool.Put(out)
-	b := (*out)[:0]
-	defer func() { *out = b }()
+	// The output buffer is taken from the pool per batch of events and returned after each
+	// flush, so a slow stream holds no buffer while it waits for its next token.
+	var out *[]byte
+	var b []byte
+	take := func() {
+		if out == nil {
+			out = pool.Get()
+			b = (*out)[:0]
+		}
+	}
+	give := func() {
+		if out != nil {
+			*out = b
+			pool.Put(out)
+			out, b = nil, nil
+		}
+	}
+	defer give()
 
 	head := appendHead(make([]byte, 0, 128), id, resp.Provider, resp.Model)
 	a.metrics.StreamStarted()
@@ -299,6 +326,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		if sse.IsDone(ev) {
 			break
 		}
+		take()
 		mark := len(b)
 		b = append(b, "data: "...)
 		obj := len(b)
@@ -336,12 +364,13 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		}
 		chunks++
 		if !st.Buffered() {
-			if !sw.write(b) {
+			ok := sw.write(b)
+			give()
+			if !ok {
 				sw.stop()
 				a.metrics.StreamEnded(chunks, false)
 				return
 			}
-			b = b[:0]
 		}
 	}
 	if fail != nil {
@@ -352,10 +381,12 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 			a.metrics.StreamEnded(chunks, true)
 			return
 		}
+		take()
 		b = sse.AppendData(b, appendTerminalChunk(nil, id, resp.Provider, resp.Model, created, fail))
 		a.log.LogAttrs(ctx, slog.LevelWarn, "stream failed", slog.String("id", id), slog.String("provider", resp.Provider),
 			slog.Int("status", fail.Status), slog.String("msg", fail.Message), slog.String("raw", fail.Raw))
 	}
+	take()
 	b = sse.AppendDone(b)
 	sw.write(b)
 	sw.stop()

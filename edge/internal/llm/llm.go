@@ -12,7 +12,9 @@ import "time"
 // few fields the node reads to route and relay it. Stages read the summary; only a stage
 // that must rewrite the body (a provider adapter) scans Body again.
 type Request struct {
-	// Body is the client's JSON body. It is valid JSON and an object; stages must not modify it.
+	// Body is the client's JSON body. It is valid JSON and an object; stages must not modify
+	// it. Its buffer is reused once a stream has started relaying, when Body is set to nil:
+	// stages that need the body afterwards copy what they need while the pipeline runs.
 	Body []byte
 	// Model is the model id the client asked for, as sent (it may carry a ":variant" suffix).
 	Model string

@@ -1,45 +1,71 @@
 // Package pool owns the node's reusable byte buffers: request bodies, upstream responses and
 // stream read buffers. Reusing them keeps the per-request garbage of the hot path near zero.
 //
-// Buffers that grew past a bound are dropped instead of returned, so one huge body does not
-// pin memory for the life of the process.
+// Buffers come in size classes, so the common small body takes a small buffer and a rare
+// large one does not make every later request carry its size. Buffers that grew past the
+// largest class are dropped instead of returned, so one huge body does not pin memory for
+// the life of the process.
 package pool
 
 import "sync"
 
-const (
-	// Small is the initial capacity of a body buffer: most chat bodies and responses fit.
-	Small = 16 << 10
-	// StreamBuf is the read buffer of one upstream event stream. It is held for the life of a
-	// stream, so it stays small enough for tens of thousands of concurrent streams.
-	StreamBuf = 4 << 10
-	// maxKeep is the largest buffer returned to the pool.
-	maxKeep = 1 << 20
-)
+// Size classes. Most chat bodies and responses fit the smallest.
+var classes = [...]int{4 << 10, 32 << 10, 256 << 10, 1 << 20}
 
-var bodies = sync.Pool{New: func() any { b := make([]byte, 0, Small); return &b }}
+var bodies [len(classes)]sync.Pool
+
+func init() {
+	for i, size := range classes {
+		bodies[i].New = func() any { b := make([]byte, 0, size); return &b }
+	}
+}
+
+// StreamBuf is the read buffer of one upstream event stream's decoder. It sits above the
+// connection's own buffered reader, so it needs to hold one typical event, not a network
+// read; it grows for larger events. It is held for the life of a stream, so it stays small
+// enough for tens of thousands of concurrent streams.
+const StreamBuf = 1 << 10
 
 var streams = sync.Pool{New: func() any { b := make([]byte, StreamBuf); return &b }}
 
-// Get returns an empty buffer with at least Small capacity.
-func Get() *[]byte {
-	b := bodies.Get().(*[]byte)
-	*b = (*b)[:0]
-	return b
+// Get returns an empty buffer of the smallest class.
+func Get() *[]byte { return GetSize(0) }
+
+// GetSize returns an empty buffer with capacity for at least n bytes (n beyond the largest
+// class gets the largest, which the caller grows).
+func GetSize(n int) *[]byte {
+	for i, size := range classes {
+		if n <= size || i == len(classes)-1 {
+			b := bodies[i].Get().(*[]byte)
+			*b = (*b)[:0]
+			return b
+		}
+	}
+	panic("unreachable")
 }
 
-// Put returns a buffer from Get. The caller must not use it afterwards.
+// Put returns a buffer to the class its capacity fits. The caller must not use it afterwards.
 func Put(b *[]byte) {
-	if b == nil || cap(*b) > maxKeep {
+	if b == nil {
 		return
 	}
-	bodies.Put(b)
+	c := cap(*b)
+	for i := len(classes) - 1; i >= 0; i-- {
+		if c >= classes[i] {
+			// Appends grow buffers by doubling, so a grown buffer is at most twice its
+			// class; anything larger is an outlier not worth keeping.
+			if c <= 2*classes[i] {
+				bodies[i].Put(b)
+			}
+			return
+		}
+	}
 }
 
 // GetStream returns a StreamBuf-sized read buffer.
 func GetStream() *[]byte { return streams.Get().(*[]byte) }
 
-// PutStream returns a buffer from GetStream.
+// PutStream returns a buffer from GetStream; a buffer that grew is dropped.
 func PutStream(b *[]byte) {
 	if b == nil || len(*b) != StreamBuf {
 		return

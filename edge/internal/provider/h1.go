@@ -35,7 +35,6 @@ type h1 struct {
 type h1conn struct {
 	nc       net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
 	addr     string
 	idleFrom time.Time
 	reused   bool
@@ -101,7 +100,7 @@ func (t *h1) exchange(ctx context.Context, c *h1conn, req *http.Request) (*http.
 		}
 		return nil, err
 	}
-	if err := writeRequest(c.bw, req); err != nil {
+	if err := writeRequest(c.nc, req); err != nil {
 		closeBody(req)
 		if c.reused {
 			return fail(errRetry)
@@ -125,9 +124,19 @@ func (t *h1) exchange(ctx context.Context, c *h1conn, req *http.Request) (*http.
 	return resp, nil
 }
 
+// writers buffer request writes. A connection holds its writer only while it writes, so
+// ten thousand open streams do not each keep a write buffer they no longer need.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
 // writeRequest writes the request line, headers and body. Hop-by-hop headers are not ours to
 // send; Content-Length comes from the request.
-func writeRequest(w *bufio.Writer, req *http.Request) error {
+func writeRequest(nc net.Conn, req *http.Request) error {
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(nc)
+	defer func() {
+		w.Reset(nil)
+		writers.Put(w)
+	}()
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
 	w.WriteString(req.URL.RequestURI())
@@ -192,7 +201,7 @@ func (t *h1) get(ctx context.Context, addr string, fresh bool) (*h1conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &h1conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), addr: addr}, nil
+	return &h1conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), addr: addr}, nil
 }
 
 // alive peeks at an idle connection without blocking: any byte or EOF means the upstream

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 )
@@ -87,5 +88,40 @@ func (m *Metrics) WriteText(w io.Writer) {
 	gauge("crossroads_stream_chunks_total", "Stream chunks relayed to clients.", m.chunks.Load(), "counter")
 	gauge("crossroads_prompt_tokens_total", "Prompt tokens reported by upstreams.", m.promptTokens.Load(), "counter")
 	gauge("crossroads_completion_tokens_total", "Completion tokens reported by upstreams.", m.completionTokens.Load(), "counter")
+	writeRuntime(&b)
 	_, _ = io.WriteString(w, b.String())
+}
+
+// runtimeMetrics are the Go runtime figures an operator needs to see memory per stream and
+// leaks across load: goroutines, heap in use, heap kept from the OS, and stacks.
+var runtimeMetrics = []struct{ name, help, key string }{
+	{"go_goroutines", "Goroutines that currently exist.", "/sched/goroutines:goroutines"},
+	{"go_heap_objects_bytes", "Heap memory occupied by live and not yet freed objects.", "/memory/classes/heap/objects:bytes"},
+	{"go_heap_unused_bytes", "Heap memory reserved but not in use.", "/memory/classes/heap/unused:bytes"},
+	{"go_heap_released_bytes", "Heap memory returned to the OS.", "/memory/classes/heap/released:bytes"},
+	{"go_stack_bytes", "Memory used by goroutine stacks.", "/memory/classes/heap/stacks:bytes"},
+	{"go_memory_total_bytes", "All memory mapped by the Go runtime.", "/memory/classes/total:bytes"},
+	{"go_gc_cycles_total", "Completed GC cycles.", "/gc/cycles/total:gc-cycles"},
+}
+
+func writeRuntime(b *strings.Builder) {
+	samples := make([]metrics.Sample, len(runtimeMetrics))
+	for i, m := range runtimeMetrics {
+		samples[i].Name = m.key
+	}
+	metrics.Read(samples)
+	for i, m := range runtimeMetrics {
+		var v uint64
+		switch samples[i].Value.Kind() {
+		case metrics.KindUint64:
+			v = samples[i].Value.Uint64()
+		default:
+			continue
+		}
+		typ := "gauge"
+		if strings.HasSuffix(m.name, "_total") {
+			typ = "counter"
+		}
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, typ, m.name, v)
+	}
 }

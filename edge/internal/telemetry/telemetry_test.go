@@ -27,6 +27,8 @@ func TestWriteText(t *testing.T) {
 		"crossroads_prompt_tokens_total 10",
 		"crossroads_completion_tokens_total 5",
 		"# TYPE crossroads_streams_active gauge",
+		"go_goroutines ",
+		"go_heap_objects_bytes ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q:\n%s", want, out)

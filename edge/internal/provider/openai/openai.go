@@ -88,7 +88,7 @@ func (p *Provider) DisplayName() string { return p.cfg.DisplayName }
 
 // Chat sends req upstream. See provider.Provider.
 func (p *Provider) Chat(ctx context.Context, req *llm.Request, upstreamModel string) (*llm.Response, error) {
-	body := newBody()
+	body := newBody(len(req.Body) + 256)
 	var err error
 	*body.buf, err = RewriteRequest((*body.buf)[:0], req.Body, upstreamModel, req.Stream)
 	if err != nil {
@@ -152,8 +152,8 @@ type body struct {
 	refs atomic.Int32
 }
 
-func newBody() *body {
-	b := &body{buf: pool.Get()}
+func newBody(n int) *body {
+	b := &body{buf: pool.GetSize(n)}
 	b.refs.Store(1) // held by Chat until RoundTrip returns
 	return b
 }
@@ -184,7 +184,7 @@ func (r *bodyReader) Close() error {
 
 func (p *Provider) readBody(parent, ctx context.Context, resp *http.Response) (*llm.Response, error) {
 	defer resp.Body.Close()
-	buf := pool.Get()
+	buf := pool.GetSize(int(min(max(resp.ContentLength, 0), p.cfg.MaxResponseBytes)))
 	b := *buf
 	limit := p.cfg.MaxResponseBytes
 	if resp.ContentLength > 0 && resp.ContentLength <= limit && int64(cap(b)) < resp.ContentLength {
