@@ -234,6 +234,9 @@ func (sw *streamWriter) stop() bool {
 func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Request, id string, releaseBody func()) {
 	ctx := r.Context()
 	sw := newStreamWriter(w, a.keepAlive)
+	// The keep-alive timer must never touch w after the handler returns, whatever path
+	// ends it; stop is idempotent.
+	defer sw.stop()
 	resp, err := a.pipe.Serve(ctx, req)
 	// Past this point nothing reads the request body (failover happens inside Serve), and a
 	// stream may last minutes: its buffer serves other requests meanwhile.

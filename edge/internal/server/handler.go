@@ -48,8 +48,16 @@ func (h *edgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
+// tooEarlyBody is the API's error shape, written here because this package
+// must not depend on the HTTP API; clients see one error format everywhere.
+const tooEarlyBody = `{"error":{"code":425,"message":"request sent in TLS early data; retry after the handshake completes","type":"too_early","param":null}}`
+
 // tooEarly is kept out of ServeHTTP so the rare rejection path does not
 // weigh on the inlining budget of the hot path.
 func tooEarly(w http.ResponseWriter) {
-	http.Error(w, "request sent in TLS early data; retry after the handshake completes", http.StatusTooEarly)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(tooEarlyBody)))
+	w.WriteHeader(http.StatusTooEarly)
+	_, _ = w.Write([]byte(tooEarlyBody))
 }
