@@ -5,8 +5,6 @@
 package httpapi
 
 import (
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -141,35 +139,13 @@ func (a *API) writeError(w http.ResponseWriter, e *llm.Error) {
 	}
 }
 
-// errBodyTooLarge is returned by readBody past the limit.
-var errBodyTooLarge = errors.New("httpapi: body too large")
-
 // readBody reads the request body into *buf, up to max bytes.
 func readBody(r *http.Request, max int64, buf *[]byte) ([]byte, error) {
 	if r.ContentLength > max {
-		return nil, errBodyTooLarge
+		return nil, pool.ErrTooLarge
 	}
-	b := (*buf)[:0]
-	if r.ContentLength > int64(cap(b)) {
-		b = make([]byte, 0, r.ContentLength)
+	if r.ContentLength > int64(cap(*buf)) {
+		*buf = make([]byte, 0, r.ContentLength)
 	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if int64(len(b)) > max {
-			*buf = b
-			return nil, errBodyTooLarge
-		}
-		if err == io.EOF {
-			*buf = b
-			return b, nil
-		}
-		if err != nil {
-			*buf = b
-			return nil, err
-		}
-	}
+	return pool.ReadAll(r.Body, buf, max)
 }

@@ -31,7 +31,7 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	body, err := readBody(r, a.maxBody, buf)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, pool.ErrTooLarge) {
 			a.writeError(w, &llm.Error{Status: http.StatusRequestEntityTooLarge, Type: llm.TypeTooLarge,
 				Message: "request body is larger than the node's limit of " + strconv.FormatInt(a.maxBody, 10) + " bytes"})
 			return

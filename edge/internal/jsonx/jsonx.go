@@ -398,35 +398,10 @@ func (it *Objects) Next() bool {
 		return false
 	}
 	data := it.data
-	i := it.pos
-	if it.state == 0 {
-		i = SkipSpace(data, i)
-		if i >= len(data) || data[i] != '{' {
-			it.err = syntaxErr(i, "expected object")
-			return false
-		}
-		i = SkipSpace(data, i+1)
-		it.state = 1
-		if i < len(data) && data[i] == '}' {
-			it.pos, it.state = i+1, 2
-			return false
-		}
-	} else {
-		i = SkipSpace(data, i)
-		if i >= len(data) {
-			it.err = syntaxErr(i, "unterminated object")
-			return false
-		}
-		switch data[i] {
-		case ',':
-			i = SkipSpace(data, i+1)
-		case '}':
-			it.pos, it.state = i+1, 2
-			return false
-		default:
-			it.err = syntaxErr(i, "expected ',' or '}' in object")
-			return false
-		}
+	i, more, err := step(data, it.pos, &it.state, '{', '}', "object")
+	if !more {
+		it.pos, it.err = i, err
+		return false
 	}
 	if i >= len(data) || data[i] != '"' {
 		it.err = syntaxErr(i, "expected object key")
@@ -460,6 +435,36 @@ func (it *Objects) Next() bool {
 	return true
 }
 
+// step moves an iterator to its next item: past the opening bracket on the first call, past
+// a comma after that. At the closing bracket it reports more=false with the position just
+// past it, and marks the iterator done.
+func step(data []byte, pos int, state *uint8, open, close byte, what string) (i int, more bool, err error) {
+	i = SkipSpace(data, pos)
+	if *state == 0 {
+		if i >= len(data) || data[i] != open {
+			return i, false, syntaxErr(i, "expected "+what)
+		}
+		*state = 1
+		i = SkipSpace(data, i+1)
+		if i < len(data) && data[i] == close {
+			*state = 2
+			return i + 1, false, nil
+		}
+		return i, true, nil
+	}
+	if i >= len(data) {
+		return i, false, syntaxErr(i, "unterminated "+what)
+	}
+	switch data[i] {
+	case ',':
+		return SkipSpace(data, i+1), true, nil
+	case close:
+		*state = 2
+		return i + 1, false, nil
+	}
+	return i, false, syntaxErr(i, "expected ',' or '"+string(close)+"' in "+what)
+}
+
 // Member returns the current member.
 func (it *Objects) Member() *Member { return &it.m }
 
@@ -488,35 +493,10 @@ func (it *Arrays) Next() bool {
 		return false
 	}
 	data := it.data
-	i := it.pos
-	if it.state == 0 {
-		i = SkipSpace(data, i)
-		if i >= len(data) || data[i] != '[' {
-			it.err = syntaxErr(i, "expected array")
-			return false
-		}
-		i = SkipSpace(data, i+1)
-		it.state = 1
-		if i < len(data) && data[i] == ']' {
-			it.pos, it.state = i+1, 2
-			return false
-		}
-	} else {
-		i = SkipSpace(data, i)
-		if i >= len(data) {
-			it.err = syntaxErr(i, "unterminated array")
-			return false
-		}
-		switch data[i] {
-		case ',':
-			i = SkipSpace(data, i+1)
-		case ']':
-			it.pos, it.state = i+1, 2
-			return false
-		default:
-			it.err = syntaxErr(i, "expected ',' or ']' in array")
-			return false
-		}
+	i, more, err := step(data, it.pos, &it.state, '[', ']', "array")
+	if !more {
+		it.pos, it.err = i, err
+		return false
 	}
 	ve, err := skipValue(data, i, 1)
 	if err != nil {

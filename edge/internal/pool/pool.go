@@ -7,7 +7,11 @@
 // the life of the process.
 package pool
 
-import "sync"
+import (
+	"errors"
+	"io"
+	"sync"
+)
 
 // Size classes. Most chat bodies and responses fit the smallest.
 var classes = [...]int{4 << 10, 32 << 10, 256 << 10, 1 << 20}
@@ -72,4 +76,31 @@ func PutStream(b *[]byte) {
 		return
 	}
 	streams.Put(b)
+}
+
+// ErrTooLarge is returned by ReadAll when the input passes its limit.
+var ErrTooLarge = errors.New("pool: input larger than the limit")
+
+// ReadAll reads r to its end into *buf, growing it as needed (the grown buffer is stored back
+// in *buf so Put can recycle it), and fails with ErrTooLarge past limit bytes. It returns the
+// bytes read; on error it returns what it read so far.
+func ReadAll(r io.Reader, buf *[]byte, limit int64) ([]byte, error) {
+	b := (*buf)[:0]
+	defer func() { *buf = b }()
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return b, ErrTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

@@ -1,6 +1,11 @@
 package pool
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
 
 func TestClasses(t *testing.T) {
 	tests := []struct {
@@ -50,5 +55,40 @@ func TestStreamBuffers(t *testing.T) {
 	PutStream(&grown) // dropped
 	if b := GetStream(); len(*b) != StreamBuf {
 		t.Fatalf("a grown stream buffer came back: len %d", len(*b))
+	}
+}
+
+func TestReadAll(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		limit int64
+		err   error
+	}{
+		{"empty", "", 10, nil},
+		{"fits", "hello", 10, nil},
+		{"grows past the buffer", strings.Repeat("x", 10000), 1 << 20, nil},
+		{"exactly the limit", "12345", 5, nil},
+		{"over the limit", "123456", 5, ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := Get()
+			got, err := ReadAll(iotest.OneByteReader(strings.NewReader(tt.in)), buf, tt.limit)
+			if err != tt.err {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil && string(got) != tt.in {
+				t.Fatalf("read %d bytes, want %d", len(got), len(tt.in))
+			}
+			if cap(*buf) < len(got) {
+				t.Fatal("the grown buffer was not stored back")
+			}
+			Put(buf)
+		})
+	}
+	boom := errors.New("boom")
+	if _, err := ReadAll(iotest.ErrReader(boom), Get(), 10); err != boom {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -185,33 +185,15 @@ func (r *bodyReader) Close() error {
 func (p *Provider) readBody(parent, ctx context.Context, resp *http.Response) (*llm.Response, error) {
 	defer resp.Body.Close()
 	buf := pool.GetSize(int(min(max(resp.ContentLength, 0), p.cfg.MaxResponseBytes)))
-	b := *buf
-	limit := p.cfg.MaxResponseBytes
-	if resp.ContentLength > 0 && resp.ContentLength <= limit && int64(cap(b)) < resp.ContentLength {
-		b = make([]byte, 0, resp.ContentLength)
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := resp.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if int64(len(b)) > limit {
-			*buf = b
-			pool.Put(buf)
+	b, err := pool.ReadAll(resp.Body, buf, p.cfg.MaxResponseBytes)
+	if err != nil {
+		pool.Put(buf)
+		if errors.Is(err, pool.ErrTooLarge) {
 			return nil, &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeUpstream, Provider: p.cfg.DisplayName,
-				Message: fmt.Sprintf("upstream %s sent a response larger than %d bytes", p.cfg.DisplayName, limit)}
+				Message: fmt.Sprintf("upstream %s sent a response larger than %d bytes", p.cfg.DisplayName, p.cfg.MaxResponseBytes)}
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			*buf = b
-			pool.Put(buf)
-			return nil, p.transportError(parent, ctx, err)
-		}
+		return nil, p.transportError(parent, ctx, err)
 	}
-	*buf = b
 	return &llm.Response{Body: b, Release: func() { pool.Put(buf) }}, nil
 }
 
