@@ -158,6 +158,8 @@ type completion struct {
 		CompletionTokens int `json:"completion_tokens"`
 	} `json:"usage"`
 	Error *apiError `json:"error"`
+	// Raw is the chunk as sent, for checks on its exact members.
+	Raw string `json:"-"`
 }
 
 type apiError struct {
@@ -264,6 +266,7 @@ func readStream(t *testing.T, resp *http.Response) (chunks []completion, comment
 		if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
 			t.Fatalf("chunk %q: %v", ev.Data, err)
 		}
+		c.Raw = ev.Data
 		chunks = append(chunks, c)
 	}
 	return chunks, comments
@@ -292,6 +295,9 @@ func TestStreamEveryProtocol(t *testing.T) {
 					}
 					if c.Error != nil {
 						t.Fatalf("error chunk %+v", c.Error)
+					}
+					if !includeUsage && strings.Contains(c.Raw, `"usage"`) {
+						t.Fatalf("usage in a chunk the client did not ask usage for: %s", c.Raw)
 					}
 					if len(c.Choices) == 0 {
 						usageChunks++

@@ -84,7 +84,7 @@ func (a *API) serveJSON(w http.ResponseWriter, r *http.Request, req *llm.Request
 	out := pool.Get()
 	defer pool.Put(out)
 	head := appendHead((*out)[:0], id, resp.Provider, resp.Model)
-	o, info, err := rewriteObject(head[len(head):], resp.Body, head)
+	o, info, err := rewriteObject(head[len(head):], resp.Body, head, false)
 	*out = o
 	if err != nil {
 		a.writeError(w, malformedUpstream(resp.Provider, resp.Body, err))
@@ -334,7 +334,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		b = append(b, "data: "...)
 		obj := len(b)
 		var info objectInfo
-		b, info, err = rewriteObject(b, ev, head)
+		b, info, err = rewriteObject(b, ev, head, !req.IncludeUsage)
 		if err != nil {
 			b = b[:mark]
 			fail = malformedUpstream(resp.Provider, ev, err)

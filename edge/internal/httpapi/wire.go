@@ -37,8 +37,10 @@ func appendHead(dst []byte, id, provider, model string) []byte {
 
 // rewriteObject appends src, an OpenAI chat.completion or chat.completion.chunk object,
 // with head (from appendHead) in front and every other member copied byte for byte. It
-// reads just enough on the way to tell usage chunks and in-band errors apart.
-func rewriteObject(dst, src, head []byte) ([]byte, objectInfo, error) {
+// reads just enough on the way to tell usage chunks and in-band errors apart. With
+// dropNullUsage, a `"usage":null` member is left out: the node asks streams for usage, and
+// a client that did not should see chunks as the upstream would have sent them to it.
+func rewriteObject(dst, src, head []byte, dropNullUsage bool) ([]byte, objectInfo, error) {
 	var info objectInfo
 	info.noChoices = true
 	dst = append(dst, head...)
@@ -57,6 +59,8 @@ func rewriteObject(dst, src, head []byte) ([]byte, objectInfo, error) {
 		case "usage":
 			if !jsonx.IsNull(m.Value) {
 				info.usage = m.Value
+			} else if dropNullUsage {
+				continue
 			}
 		case "error":
 			if !jsonx.IsNull(m.Value) {

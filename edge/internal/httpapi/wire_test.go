@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestRewriteObject(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, info, err := rewriteObject(nil, []byte(tt.in), appendHead(nil, "gen-1-abc", "Sim", "sim/chat"))
+			out, info, err := rewriteObject(nil, []byte(tt.in), appendHead(nil, "gen-1-abc", "Sim", "sim/chat"), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,9 +57,26 @@ func TestRewriteObject(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`{"id":`, `[1]`, `{"a":1} {`} {
-		if _, _, err := rewriteObject(nil, []byte(bad), appendHead(nil, "g", "p", "m")); err == nil {
+		if _, _, err := rewriteObject(nil, []byte(bad), appendHead(nil, "g", "p", "m"), false); err == nil {
 			t.Errorf("rewriteObject(%q) accepted malformed input", bad)
 		}
+	}
+}
+
+func TestRewriteDropsNullUsage(t *testing.T) {
+	in := []byte(`{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":null}`)
+	head := appendHead(nil, "g", "p", "m")
+	out, _, _ := rewriteObject(nil, in, head, true)
+	if strings.Contains(string(out), "usage") {
+		t.Fatalf("null usage kept: %s", out)
+	}
+	out, _, _ = rewriteObject(nil, in, head, false)
+	if !strings.Contains(string(out), `"usage":null`) {
+		t.Fatalf("null usage dropped when asked to keep it: %s", out)
+	}
+	usage := []byte(`{"id":"x","choices":[],"usage":{"prompt_tokens":1}}`)
+	if out, info, _ := rewriteObject(nil, usage, head, true); info.usage == nil || !strings.Contains(string(out), "prompt_tokens") {
+		t.Fatalf("a real usage object was dropped: %s", out)
 	}
 }
 
@@ -129,7 +147,7 @@ func BenchmarkRewriteChunk(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		dst, _, err = rewriteObject(dst[:0], chunk, head)
+		dst, _, err = rewriteObject(dst[:0], chunk, head, true)
 		if err != nil {
 			b.Fatal(err)
 		}
