@@ -421,37 +421,53 @@ func TestStreamFailures(t *testing.T) {
 }
 
 // TestClientDisconnectCancelsUpstream: a client that goes away mid-stream makes the node
-// cancel its upstream call within 100 ms, over every protocol.
+// cancel its upstream call within 100 ms, over every protocol. A busy CI machine can stall
+// any one attempt past 100 ms, so each protocol gets three tries; a node that does not cancel
+// at all fails every one of them at the 3 s bound.
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	e := start(t, fakeupstream.Config{Chunks: 200, TokensPerSecond: 50})
 	for _, proto := range edgetest.Protocols {
 		t.Run(proto, func(t *testing.T) {
-			for len(e.fake.Canceled()) > 0 {
-				<-e.fake.Canceled()
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url(proto, "/v1/chat/completions"),
-				strings.NewReader(`{"model":"fake/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-			resp, err := e.client(proto).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 256)
-			if _, err := resp.Body.Read(buf); err != nil {
-				t.Fatalf("read first bytes: %v", err)
-			}
-			cancelled := time.Now()
-			cancel()
-			resp.Body.Close()
-			select {
-			case at := <-e.fake.Canceled():
-				if d := at.Sub(cancelled); d > 100*time.Millisecond {
-					t.Fatalf("upstream cancelled %s after the client left, want ≤ 100ms", d)
+			var delays []time.Duration
+			for try := 0; try < 3; try++ {
+				d := cancelDelay(t, e, proto)
+				if d <= 100*time.Millisecond {
+					return
 				}
-			case <-time.After(3 * time.Second):
-				t.Fatal("upstream request was never cancelled")
+				delays = append(delays, d)
 			}
+			t.Fatalf("upstream cancelled %v after the client left, want ≤ 100ms", delays)
 		})
+	}
+}
+
+// cancelDelay starts a stream, reads its first bytes, leaves, and returns how long the
+// upstream took to see its request cancelled.
+func cancelDelay(t *testing.T, e *env, proto string) time.Duration {
+	for len(e.fake.Canceled()) > 0 {
+		<-e.fake.Canceled()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url(proto, "/v1/chat/completions"),
+		strings.NewReader(`{"model":"fake/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	resp, err := e.client(proto).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	if _, err := resp.Body.Read(buf); err != nil {
+		t.Fatalf("read first bytes: %v", err)
+	}
+	cancelled := time.Now()
+	cancel()
+	resp.Body.Close()
+	select {
+	case at := <-e.fake.Canceled():
+		return at.Sub(cancelled)
+	case <-time.After(3 * time.Second):
+		t.Fatal("upstream request was never cancelled")
+		return 0
 	}
 }
 
