@@ -633,9 +633,18 @@ func hex4(b []byte) (rune, bool) {
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string with its quotes. It escapes what JSON requires and
-// U+2028/U+2029, but not <, > and &: the output goes to API clients, not into HTML.
+// U+2028/U+2029, but not <, > and &: the output goes to API clients, not into HTML. Control
+// characters other than \n, \r and \t are written as \u00XX (encoding/json writes \b and \f
+// in their short form); both decode the same.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContent(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContent is AppendString without the quotes, for writers that build one JSON
+// string out of pieces, such as a streamed token inside a template.
+func AppendStringContent(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -680,8 +689,7 @@ func AppendString(dst []byte, s string) []byte {
 		i++
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // ParseInt reads a JSON number that must be written as an integer: no fraction and no

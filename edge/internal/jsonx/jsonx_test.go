@@ -171,6 +171,32 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+func TestAppendStringContent(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"empty", "", ``},
+		{"plain", "plain", `plain`},
+		{"quote and backslash", `a"b\c`, `a\"b\\c`},
+		{"short escapes", "\n\r\t", `\n\r\t`},
+		{"other controls", "\x00\b\f\x1f", `\u0000\u0008\u000c\u001f`},
+		{"html left alone", "<a&b>", `<a&b>`},
+		{"multibyte", "é中😀", "é中😀"},
+		{"invalid utf8", "a\xffb\xc3", `a\ufffdb\ufffd`},
+		{"line separators", "x\u2028y\u2029", `x\u2028y\u2029`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := []byte(`"pre`)
+			got := AppendStringContent(prefix, tt.in)
+			if string(got) != `"pre`+tt.want {
+				t.Fatalf("AppendStringContent(%q) = %s, want %s", tt.in, got[len(prefix):], tt.want)
+			}
+			if q := AppendString(nil, tt.in); string(q) != `"`+tt.want+`"` {
+				t.Fatalf("AppendString(%q) = %s, want the content quoted", tt.in, q)
+			}
+		})
+	}
+}
+
 func TestParseInt(t *testing.T) {
 	for in, want := range map[string]bool{"12": true, "-3": true, "1.0": false, "1e3": false, "": false, "99999999999999999999": false} {
 		if _, ok := ParseInt([]byte(in)); ok != want {

@@ -3,6 +3,8 @@ package sim
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 // apiError is an OpenAI error response waiting to be written. code is raw
@@ -21,14 +23,14 @@ func (e *apiError) Error() string { return "sim: " + e.msg }
 func (e *apiError) body() []byte {
 	b := make([]byte, 0, 96+len(e.msg))
 	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, e.msg)
+	b = jsonx.AppendString(b, e.msg)
 	b = append(b, `,"type":`...)
-	b = appendString(b, e.typ)
+	b = jsonx.AppendString(b, e.typ)
 	b = append(b, `,"param":`...)
 	if e.param == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, e.param)
+		b = jsonx.AppendString(b, e.param)
 	}
 	b = append(b, `,"code":`...)
 	if e.code == "" {

@@ -3,6 +3,8 @@ package sim
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 // Model describes one simulated model, in the shape the catalogue needs.
@@ -114,13 +116,13 @@ func lookupModel(id string) *modelSpec {
 
 func appendModelJSON(dst []byte, m *Model) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, m.ID)
+	dst = jsonx.AppendString(dst, m.ID)
 	dst = append(dst, `,"object":"model","created":`...)
 	dst = strconv.AppendInt(dst, m.Created, 10)
 	dst = append(dst, `,"owned_by":"crossroads-sim","name":`...)
-	dst = appendString(dst, m.Name)
+	dst = jsonx.AppendString(dst, m.Name)
 	dst = append(dst, `,"description":`...)
-	dst = appendString(dst, m.Description)
+	dst = jsonx.AppendString(dst, m.Description)
 	dst = append(dst, `,"context_length":`...)
 	dst = strconv.AppendInt(dst, int64(m.ContextLength), 10)
 	dst = append(dst, `,"max_completion_tokens":`...)
@@ -130,7 +132,7 @@ func appendModelJSON(dst []byte, m *Model) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, p)
+		dst = jsonx.AppendString(dst, p)
 	}
 	return append(dst, "]}"...)
 }

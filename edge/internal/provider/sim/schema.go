@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 // schema is the subset of JSON Schema needed to invent a plausible value.
@@ -161,7 +163,7 @@ func (g *schemaGen) value(s *schema, name string, depth int, root bool) {
 		} else if len(s.Items) > 0 {
 			g.decodeAndValue(s.Items, name, depth+1)
 		} else {
-			g.buf = appendString(g.buf, word(fnvString(g.seed, name)))
+			g.buf = jsonx.AppendString(g.buf, word(fnvString(g.seed, name)))
 		}
 		g.buf = append(g.buf, ']')
 	case "integer":
@@ -190,7 +192,7 @@ func (g *schemaGen) objectValue(s *schema, depth int) {
 			g.buf = append(g.buf, ',')
 		}
 		n++
-		g.buf = appendString(g.buf, name)
+		g.buf = jsonx.AppendString(g.buf, name)
 		g.buf = append(g.buf, ':')
 		if raw == nil {
 			g.stringValue(&schema{}, name)
@@ -226,13 +228,13 @@ func (g *schemaGen) stringValue(s *schema, name string) {
 	case "time":
 		g.buf = append(g.buf, `"12:00:00Z"`...)
 	case "email":
-		g.buf = appendString(g.buf, w+"@example.com")
+		g.buf = jsonx.AppendString(g.buf, w+"@example.com")
 	case "uri", "url":
-		g.buf = appendString(g.buf, "https://example.com/"+w)
+		g.buf = jsonx.AppendString(g.buf, "https://example.com/"+w)
 	case "uuid":
 		g.buf = append(g.buf, `"00000000-0000-4000-8000-000000000000"`...)
 	default:
-		g.buf = appendString(g.buf, w)
+		g.buf = jsonx.AppendString(g.buf, w)
 	}
 }
 

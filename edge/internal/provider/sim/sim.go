@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 // Config sets the pacing of the realistic models. Zero values take the
@@ -168,7 +170,7 @@ func nonStreamResponse(req *http.Request, p *plan) *http.Response {
 	b = append(b, `","object":"chat.completion","created":`...)
 	b = appendInt(b, time.Now().Unix())
 	b = append(b, `,"model":`...)
-	b = appendString(b, p.model)
+	b = jsonx.AppendString(b, p.model)
 	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	if p.toolN > 0 {
 		b = append(b, "null"...)
@@ -191,11 +193,11 @@ func nonStreamResponse(req *http.Request, p *plan) *http.Response {
 	}
 	if p.toolN > 0 {
 		b = append(b, `,"tool_calls":[{"id":`...)
-		b = appendString(b, p.toolID)
+		b = jsonx.AppendString(b, p.toolID)
 		b = append(b, `,"type":"function","function":{"name":`...)
-		b = appendString(b, p.toolName)
+		b = jsonx.AppendString(b, p.toolName)
 		b = append(b, `,"arguments":`...)
-		b = appendString(b, p.toolArgs[:p.argsEnd()])
+		b = jsonx.AppendString(b, p.toolArgs[:p.argsEnd()])
 		b = append(b, "}}]"...)
 	}
 	b = append(b, `},"logprobs":null,"finish_reason":"`...)

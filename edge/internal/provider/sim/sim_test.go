@@ -7,12 +7,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 func TestNonStreamModels(t *testing.T) {
@@ -654,6 +657,145 @@ func TestBadRequests(t *testing.T) {
 				t.Errorf("type %q", e.Error.Type)
 			}
 		})
+	}
+}
+
+// TestParseChatRequest pins which fields the simulator reads from which
+// request shapes, and which OpenAI error each bad shape gets. The JSON
+// grammar itself is jsonx's, tested there; FuzzRequestParsing compares the
+// two against encoding/json.
+func TestParseChatRequest(t *testing.T) {
+	t.Parallel()
+	i64 := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name      string
+		body      string
+		want      chatRequest
+		wantErr   string // substring of the error message
+		wantParam string
+	}{
+		{name: "minimal", body: `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`,
+			want: chatRequest{Model: "fast", Messages: []message{{Role: "user", Content: "hi"}}}},
+		{name: "whitespace everywhere", body: " \t\r\n{ \"model\" : \"fast\" , \"messages\" : [ ] } \n",
+			want: chatRequest{Model: "fast", Messages: []message{}}},
+		{name: "escapes", body: `{"model":"f\u0061st","messages":[{"role":"us\u0065r","content":"a\nb\"c\\\ud83d\ude00"}]}`,
+			want: chatRequest{Model: "fast", Messages: []message{{Role: "user", Content: "a\nb\"c\\😀"}}}},
+		{name: "invalid UTF-8 and lone surrogates", body: "{\"model\":\"f\xffst\",\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800x\xc3\"}]}",
+			want: chatRequest{Model: "f\ufffdst", Messages: []message{{Role: "user", Content: "\ufffdx\ufffd"}}}},
+		{name: "escaped key", body: `{"mod\u0065l":"fast"}`, want: chatRequest{Model: "fast"}},
+		{name: "case-variant key ignored", body: `{"Model":"fast"}`},
+		{name: "duplicate key, last wins", body: `{"model":"a","model":"fast"}`, want: chatRequest{Model: "fast"}},
+		{name: "nulls", body: `{"model":null,"messages":null,"stream":null,"max_tokens":null,"tools":null,"stream_options":null,"tool_choice":null}`,
+			want: chatRequest{ToolChoice: json.RawMessage("null")}},
+		{name: "numbers", body: `{"max_tokens":10,"max_completion_tokens":-0,"seed":-9223372036854775808,"n":1}`,
+			want: chatRequest{MaxTokens: i64(10), MaxCompletionTokens: i64(0), Seed: i64(-9223372036854775808), N: i64(1)}},
+		{name: "unknown fields of every type", body: `{"temperature":0.7,"stop":["a"],"metadata":{"x":[1,{"y":null}]},"logit_bias":{},"top_p":1e-3,"x":true,"y":false,"model":"fast"}`,
+			want: chatRequest{Model: "fast"}},
+		{name: "content parts", body: `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},null,{"type":"text","text":"b"}]}]}`,
+			want: chatRequest{Messages: []message{{Role: "user", Content: "a\nb"}}}},
+		{name: "tool messages", body: `{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","name":"f","content":"ok"}]}`,
+			want: chatRequest{Messages: []message{
+				{Role: "assistant", ToolCalls: []toolCallMsg{{ID: "c1", Function: struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				}{"f", "{}"}}}},
+				{Role: "tool", ToolCallID: "c1", Name: "f", Content: "ok"},
+			}}},
+		{name: "null elements", body: `{"messages":[null,{"role":"user","tool_calls":[null,{"function":null}]}],"tools":[null]}`,
+			want: chatRequest{Messages: []message{{}, {Role: "user", ToolCalls: []toolCallMsg{{}, {}}}}, Tools: []tool{{}}}},
+		{name: "tools and raw fields", body: `{"tools":[{"type":"function","function":{"name":"f","parameters": {"type":"object"} }}],"tool_choice": {"type":"function"} ,"stream":true,"stream_options":{"include_usage":true}}`,
+			want: chatRequest{
+				Tools:         []tool{{Type: "function", Function: &toolFunction{Name: "f", Parameters: json.RawMessage(`{"type":"object"}`)}}},
+				ToolChoice:    json.RawMessage(`{"type":"function"}`),
+				Stream:        true,
+				StreamOptions: &streamOptions{IncludeUsage: true},
+			}},
+		{name: "lazy objects", body: `{"response_format":{"type":"json_schema","json_schema":{"schema":{}}},"reasoning":{"effort":"high","exclude":true},"include_reasoning":false,"reasoning_effort":"low"}`,
+			want: chatRequest{
+				ResponseFormat: &responseFormat{Type: "json_schema", JSONSchema: &struct {
+					Schema json.RawMessage `json:"schema"`
+				}{Schema: json.RawMessage(`{}`)}},
+				Reasoning:        &reasoningOpts{Effort: "high", Exclude: true},
+				IncludeReasoning: new(bool),
+				ReasoningEffort:  "low",
+			}},
+		{name: "top-level null", body: ` null `},
+		{name: "empty", body: ``, wantErr: "could not parse"},
+		{name: "only whitespace", body: " \n", wantErr: "could not parse"},
+		{name: "trailing garbage", body: `{"model":"fast"} x`, wantErr: "could not parse"},
+		{name: "trailing NUL", body: "0\x00", wantErr: "could not parse"},
+		{name: "two values", body: `{}{}`, wantErr: "could not parse"},
+		{name: "trailing comma", body: `{"model":"fast",}`, wantErr: "could not parse"},
+		{name: "bad string in nested value", body: `{"messages":[{"role":"user","content":"\q"}]}`, wantErr: "could not parse"},
+		{name: "bad literal", body: `{"stream":tru}`, wantErr: "could not parse"},
+		{name: "syntax error wins over type error", body: `{"model":5,"x":}`, wantErr: "could not parse"},
+		{name: "syntax error in unread field wins", body: `{"messages":[{"role":5}],"metadata":{"a":[1,]}}`, wantErr: "could not parse"},
+		{name: "not an object", body: `[]`, wantErr: "must be a JSON object"},
+		{name: "string body", body: ` "hi" `, wantErr: "must be a JSON object"},
+		{name: "string model", body: `{"model":5}`, wantErr: "Invalid type for 'model': expected a string, but got a number instead.", wantParam: "model"},
+		{name: "kind names", body: `{"user":{}}`, wantErr: "expected a string, but got an object instead.", wantParam: "user"},
+		{name: "bool stream", body: `{"stream":"yes"}`, wantErr: "Invalid type for 'stream': expected a boolean, but got a string instead.", wantParam: "stream"},
+		{name: "bool include_usage", body: `{"stream_options":{"include_usage":1}}`, wantErr: "expected a boolean", wantParam: "stream_options.include_usage"},
+		{name: "fractional max_tokens", body: `{"max_tokens":1.5}`, wantErr: "Invalid type for 'max_tokens': expected an integer, but got 1.5 instead.", wantParam: "max_tokens"},
+		{name: "exponent n", body: `{"n":1e0}`, wantErr: "expected an integer, but got 1e0 instead.", wantParam: "n"},
+		{name: "string seed", body: `{"seed":"1"}`, wantErr: "expected an integer, but got a string instead.", wantParam: "seed"},
+		{name: "overflowing seed", body: `{"seed":9223372036854775808}`, wantErr: "expected an integer", wantParam: "seed"},
+		{name: "first type error wins", body: `{"stream":1,"model":[]}`, wantErr: "expected a boolean, but got a number", wantParam: "stream"},
+		{name: "messages not an array", body: `{"messages":{}}`, wantErr: "expected an array, but got an object", wantParam: "messages"},
+		{name: "message not an object", body: `{"messages":[{"role":"user"},"hi"]}`, wantErr: "messages[1]", wantParam: "messages[1]"},
+		{name: "role type", body: `{"messages":[{"role":true}]}`, wantErr: "expected a string, but got a boolean", wantParam: "messages[0].role"},
+		{name: "nested type error path", body: `{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":1}}]}]}`, wantErr: "messages[0].tool_calls[0].function.name", wantParam: "messages[0].tool_calls[0].function.name"},
+		{name: "tool call not an object", body: `{"messages":[{"tool_calls":[null,1]}]}`, wantErr: "expected an object", wantParam: "messages[0].tool_calls[1]"},
+		{name: "content part type", body: `{"messages":[{"role":"user","content":[{"text":["x"]}]}]}`, wantParam: "messages[0].content[0].text", wantErr: "expected a string, but got an array"},
+		{name: "content type", body: `{"messages":[{"content":null},{"content":false}]}`, wantParam: "messages[1].content", wantErr: "expected a string or an array of content parts, but got a boolean"},
+		{name: "tools not an array", body: `{"tools":"f"}`, wantParam: "tools", wantErr: "expected an array"},
+		{name: "tool function type", body: `{"tools":[{"function":"f"}]}`, wantParam: "tools[0].function", wantErr: "expected an object"},
+		{name: "lazy object type", body: `{"response_format":{"type":5}}`, wantParam: "response_format", wantErr: "Invalid type in 'response_format': json: cannot unmarshal number"},
+		{name: "lazy object not an object", body: `{"reasoning":"high"}`, wantParam: "reasoning", wantErr: "Invalid type for 'reasoning': expected an object, but got a string instead."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got chatRequest
+			aerr := parseChatRequest([]byte(tc.body), &got)
+			if tc.wantErr != "" {
+				if aerr == nil {
+					t.Fatalf("no error, got %+v", got)
+				}
+				if !strings.Contains(aerr.msg, tc.wantErr) || aerr.param != tc.wantParam || aerr.status != 400 {
+					t.Errorf("error %d %q param %q, want %q param %q", aerr.status, aerr.msg, aerr.param, tc.wantErr, tc.wantParam)
+				}
+				return
+			}
+			if aerr != nil {
+				t.Fatalf("error %q", aerr.msg)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+			// Whatever we accept, encoding/json decodes to the same thing.
+			var ref chatRequest
+			if err := json.Unmarshal([]byte(tc.body), &ref); err == nil && plainKeys([]byte(tc.body)) && !reflect.DeepEqual(got, ref) {
+				t.Errorf("encoding/json disagrees:\nsim  %+v\njson %+v", got, ref)
+			}
+		})
+	}
+}
+
+// TestNestingLimit: the body is bounded at jsonx's depth, like every other
+// body the node reads, so hostile nesting cannot drive the parser deep.
+func TestNestingLimit(t *testing.T) {
+	t.Parallel()
+	c := newClient(instant)
+	deep := func(n int) string {
+		return `{"model":"fast","messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+	}
+	decodeCompletion(t, post(t, c, context.Background(), deep(jsonx.MaxDepth-1)))
+	resp := post(t, c, context.Background(), deep(jsonx.MaxDepth))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	if e := decodeErrorBody(t, resp); !strings.Contains(e.Error.Message, "could not parse the JSON body") {
+		t.Errorf("message %q", e.Error.Message)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 )
 
 // maxBatch bounds how many bytes of due events one Read generates, so the
@@ -96,7 +98,7 @@ func (t *Transport) streamResponse(req *http.Request, p *plan) *http.Response {
 	h = append(h, `","object":"chat.completion.chunk","created":`...)
 	h = appendInt(h, time.Now().Unix())
 	h = append(h, `,"model":`...)
-	h = appendString(h, p.model)
+	h = jsonx.AppendString(h, p.model)
 	h = append(h, `,"system_fingerprint":"fp_sim","choices":[`...)
 	b.head = h
 
@@ -275,9 +277,9 @@ func (b *streamBody) emit(dst []byte) []byte {
 		b.phase = phToolArgs
 		dst = b.open(dst)
 		dst = append(dst, `{"tool_calls":[{"index":0,"id":`...)
-		dst = appendString(dst, p.toolID)
+		dst = jsonx.AppendString(dst, p.toolID)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = appendString(dst, p.toolName)
+		dst = jsonx.AppendString(dst, p.toolName)
 		dst = append(dst, `,"arguments":""}}]}`...)
 		return b.closeChoice(dst, "")
 	case phToolArgs:
@@ -286,7 +288,7 @@ func (b *streamBody) emit(dst []byte) []byte {
 		end := nextFragment(p.toolArgs, b.argPos)
 		dst = b.open(dst)
 		dst = append(dst, `{"tool_calls":[{"index":0,"function":{"arguments":"`...)
-		dst = appendStringBody(dst, p.toolArgs[b.argPos:end])
+		dst = jsonx.AppendStringContent(dst, p.toolArgs[b.argPos:end])
 		dst = append(dst, `"}}]}`...)
 		b.argPos = end
 		return b.closeChoice(dst, "")

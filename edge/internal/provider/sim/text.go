@@ -1,5 +1,7 @@
 package sim
 
+import "github.com/crossroads-llm/crossroads/edge/internal/jsonx"
+
 // vocab is lower-case ASCII only, so generated words never need JSON
 // escaping and capitalising is a single byte change.
 var vocab = [...]string{
@@ -67,7 +69,7 @@ func (g *textGen) appendNext(dst []byte) []byte {
 	i := g.i
 	g.i++
 	if i < len(g.prefix) {
-		return appendStringBody(dst, g.prefix[i])
+		return jsonx.AppendStringContent(dst, g.prefix[i])
 	}
 	start := false
 	if g.left == 0 {
