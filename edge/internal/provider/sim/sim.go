@@ -257,15 +257,8 @@ type bytesBody struct {
 }
 
 func (b *bytesBody) Read(p []byte) (int, error) {
-	if b.closed.Load() {
-		return 0, errBodyClosed
-	}
-	if done := b.ctx.Done(); done != nil {
-		select {
-		case <-done:
-			return 0, b.ctx.Err()
-		default:
-		}
+	if err := readable(&b.closed, b.ctx); err != nil {
+		return 0, err
 	}
 	if b.off >= len(b.data) {
 		if b.endErr != nil {
@@ -284,6 +277,23 @@ func (b *bytesBody) Close() error {
 }
 
 var errBodyClosed = errors.New("sim: read: response body closed")
+
+// readable is the check both response bodies make before every Read: a closed body, or a
+// cancelled request, ends reading at once. The context's own error is returned unwrapped, as
+// net/http does, because callers compare it with context.Canceled.
+func readable(closed *atomic.Bool, ctx context.Context) error {
+	if closed.Load() {
+		return errBodyClosed
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+	}
+	return nil
+}
 
 func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
 

@@ -120,17 +120,8 @@ func (t *Transport) streamResponse(req *http.Request, p *plan) *http.Response {
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
-	if b.closed.Load() {
-		return 0, errBodyClosed
-	}
-	// The context's own error, unwrapped, as net/http returns it: callers
-	// compare it with context.Canceled.
-	if done := b.ctx.Done(); done != nil {
-		select {
-		case <-done:
-			return 0, b.ctx.Err()
-		default:
-		}
+	if err := readable(&b.closed, b.ctx); err != nil {
+		return 0, err
 	}
 	if b.off < len(b.buf) {
 		n := copy(p, b.buf[b.off:])
