@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,11 +22,13 @@ import (
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
 	"github.com/crossroads-llm/crossroads/edge/internal/config"
 	"github.com/crossroads-llm/crossroads/edge/internal/httpapi"
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
 	"github.com/crossroads-llm/crossroads/edge/internal/pipeline"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider/openai"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider/sim"
 	"github.com/crossroads-llm/crossroads/edge/internal/route"
+	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
 	"github.com/crossroads-llm/crossroads/edge/internal/server"
 	"github.com/crossroads-llm/crossroads/edge/internal/telemetry"
 )
@@ -58,15 +61,125 @@ type Node struct {
 	closeMu sync.Mutex
 	closed  bool
 	upTr    *provider.Transport
+
+	// gen is the current catalog and router; a reload swaps it. Requests hold the
+	// generation they started on until they finish, so a reload drops nothing in flight.
+	gen     atomic.Pointer[generation]
+	health  *health.Registry
+	sticky  *route.Sticky
+	cfgFile string
+	watch   *fileWatch
+	reload  sync.Mutex
+}
+
+// generation is everything a configuration reload rebuilds.
+type generation struct {
+	cfg    *Config
+	cat    *catalog.Catalog
+	router *route.Router
+}
+
+// build makes a generation from a configuration: provider adapters, catalog and router.
+// Health and sticky pins are the node's and carry over.
+func (n *Node) build(cfg *Config) (*generation, error) {
+	providers := map[string]provider.Provider{}
+	var extra []*catalog.Model
+	var extraProviders []*catalog.Provider
+	if config.Enabled(cfg.Sim.Enabled) {
+		simTr := sim.New(sim.Config{TTFT: cfg.Sim.TTFT.D(), TokensPerSecond: cfg.Sim.TokensPerSecond})
+		// The sim's timeout directive hangs like a dead upstream; two minutes turns that into
+		// the 408 a user exercising it expects to see, while leaving room for long sim streams.
+		p, err := openai.New(openai.Config{Name: "sim", DisplayName: "Crossroads Sim", BaseURL: "http://sim.invalid/v1",
+			Timeout: 2 * time.Minute, MaxResponseBytes: int64(cfg.Limits.MaxResponseBytes)}, simTr)
+		if err != nil {
+			return nil, err
+		}
+		providers["sim"] = p
+		extraProviders = append(extraProviders, &catalog.Provider{Slug: "sim", Name: "Crossroads Sim", Format: "openai",
+			BaseURL: "http://sim.invalid/v1", Timeout: 2 * time.Minute})
+		for _, m := range sim.Models() {
+			extra = append(extra, &catalog.Model{
+				ID: "sim/" + m.ID, Name: m.Name, Description: m.Description, Created: m.Created,
+				ContextLength: m.ContextLength, MaxCompletionTokens: m.MaxCompletionTokens,
+				SupportedParameters: m.SupportedParameters, InputModalities: []string{"text"},
+				Endpoints: []*catalog.Endpoint{{Provider: "sim", UpstreamID: m.ID,
+					ContextLength: m.ContextLength, MaxCompletionTokens: m.MaxCompletionTokens,
+					SupportedParameters: m.SupportedParameters}},
+			})
+		}
+	}
+	cat, err := catalog.Build(cfg, catalog.Options{Extra: extra, ExtraProviders: extraProviders, Created: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range cat.Providers() {
+		if _, ok := providers[pc.Slug]; ok {
+			continue
+		}
+		if pc.Format != "" && pc.Format != "openai" {
+			return nil, fmt.Errorf("edge: provider %s: format %q is not supported by this build (only \"openai\")", pc.Slug, pc.Format)
+		}
+		p, err := openai.New(openai.Config{
+			Name: pc.Slug, DisplayName: pc.Name, BaseURL: pc.BaseURL, APIKey: pc.APIKey,
+			Headers: pc.Headers, Timeout: pc.Timeout, ConnectTimeout: pc.ConnectTimeout,
+			MaxResponseBytes: int64(cfg.Limits.MaxResponseBytes),
+		}, n.upTr)
+		if err != nil {
+			return nil, err
+		}
+		providers[pc.Slug] = p
+	}
+	rc := cfg.Routing
+	router, err := route.New(route.Options{
+		Catalog: cat, Providers: providers, Health: n.health, Sticky: n.sticky,
+		FirstByteTimeout: rc.FirstByteTimeout.D(), TotalTimeout: rc.TotalTimeout.D(), MaxAttempts: rc.MaxAttempts,
+		LatencyOutlier: rc.LatencyOutlier,
+		Hedge: route.Hedge{Enabled: rc.Hedge.Enabled, Delay: rc.Hedge.Delay.D(), MinDelay: rc.Hedge.MinDelay.D(),
+			MaxDelay: rc.Hedge.MaxDelay.D()},
+		Log: n.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &generation{cfg: cfg, cat: cat, router: router}, nil
+}
+
+// Reload re-reads the configuration file (when the node was built from one) and the
+// catalog file, and swaps in the new catalog and router. New requests take the new
+// generation; requests in flight finish on the one they started on. On any error the
+// node keeps serving the old generation. Listener, TLS and limit settings need a restart.
+func (n *Node) Reload() error {
+	n.reload.Lock()
+	defer n.reload.Unlock()
+	cfg := n.gen.Load().cfg
+	if n.cfgFile != "" {
+		var err error
+		if cfg, err = config.LoadFile(n.cfgFile); err != nil {
+			return fmt.Errorf("edge: reload: %w", err)
+		}
+	}
+	g, err := n.build(cfg)
+	if err != nil {
+		return fmt.Errorf("edge: reload: %w", err)
+	}
+	n.gen.Store(g)
+	n.watch.update(n.cfgFile, cfg.CatalogFile)
+	n.log.Info("configuration reloaded", "models", len(g.cat.Models()), "providers", len(g.cat.Providers()))
+	return nil
 }
 
 // Option adjusts how New builds a node.
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	noNet  bool
+	logger     *slog.Logger
+	noNet      bool
+	configFile string
 }
+
+// WithConfigFile names the file the configuration came from, so Reload (SIGHUP, or the
+// file changing) re-reads it.
+func WithConfigFile(path string) Option { return func(o *options) { o.configFile = path } }
 
 // WithLogger sets the node's logger (default: built from the configuration's log section).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -87,52 +200,32 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	if log == nil {
 		log = telemetry.NewLogger(cfg.Log.Level, cfg.Log.Format)
 	}
-	n := &Node{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), upTr: provider.NewTransport()}
-
-	providers := map[string]provider.Provider{}
-	var extra []*catalog.Model
-	if config.Enabled(cfg.Sim.Enabled) {
-		simTr := sim.New(sim.Config{TTFT: cfg.Sim.TTFT.D(), TokensPerSecond: cfg.Sim.TokensPerSecond})
-		// The sim's timeout directive hangs like a dead upstream; two minutes turns that into
-		// the 408 a user exercising it expects to see, while leaving room for long sim streams.
-		p, err := openai.New(openai.Config{Name: "sim", DisplayName: "Crossroads Sim", BaseURL: "http://sim.invalid/v1",
-			Timeout: 2 * time.Minute, MaxResponseBytes: int64(cfg.Limits.MaxResponseBytes)}, simTr)
-		if err != nil {
-			return nil, err
-		}
-		providers["sim"] = p
-		for _, m := range sim.Models() {
-			extra = append(extra, &catalog.Model{
-				ID: "sim/" + m.ID, Name: m.Name, Description: m.Description, Created: m.Created,
-				ContextLength: m.ContextLength, MaxCompletionTokens: m.MaxCompletionTokens,
-				SupportedParameters: m.SupportedParameters, InputModalities: []string{"text"},
-				Endpoints: []catalog.Endpoint{{Provider: "sim", UpstreamID: m.ID,
-					ContextLength: m.ContextLength, MaxCompletionTokens: m.MaxCompletionTokens}},
-			})
-		}
+	n := &Node{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), upTr: provider.NewTransport(), cfgFile: o.configFile}
+	rc := cfg.Routing
+	n.health = health.NewRegistry(health.Config{
+		FailuresToOpen: rc.Breaker.Failures, Cooldown: rc.Breaker.Cooldown.D(), MaxCooldown: rc.Breaker.MaxCooldown.D(),
+		DegradedWindow: rc.Degraded.Window.D(), DegradedMinFailures: rc.Degraded.MinFailures, DegradedRatio: rc.Degraded.Ratio,
+		BreakerDisabled: !config.Enabled(rc.Breaker.Enabled),
+	})
+	if config.Enabled(rc.Sticky.Enabled) {
+		n.sticky = route.NewSticky(rc.Sticky.MaxSessions, rc.Sticky.TTL.D())
 	}
-	for _, pc := range cfg.Providers {
-		p, err := openai.New(openai.Config{
-			Name: pc.Name, DisplayName: pc.DisplayName, BaseURL: pc.BaseURL, APIKey: pc.APIKey,
-			Headers: pc.Headers, Timeout: pc.Timeout.D(), ConnectTimeout: pc.ConnectTimeout.D(),
-			MaxResponseBytes: int64(cfg.Limits.MaxResponseBytes),
-		}, n.upTr)
-		if err != nil {
-			return nil, err
-		}
-		providers[pc.Name] = p
-	}
-	cat, err := catalog.Build(cfg, extra, time.Now())
+	g, err := n.build(cfg)
 	if err != nil {
 		return nil, err
 	}
-	router, err := route.New(cat, providers, log)
-	if err != nil {
-		return nil, err
-	}
+	n.gen.Store(g)
+	n.watch = newFileWatch(n.cfgFile, cfg.CatalogFile)
 	n.api = httpapi.New(httpapi.Options{
-		Pipeline:     pipeline.Chain(router),
-		Models:       cat.ModelsJSON,
+		Pipeline: pipeline.HandlerFunc(func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+			return n.gen.Load().router.Serve(ctx, req)
+		}),
+		Models:         func() []byte { return n.gen.Load().cat.ModelsJSON() },
+		ModelsFiltered: func(q url.Values) ([]byte, error) { return n.gen.Load().cat.ModelsJSONFiltered(q) },
+		Endpoints: func(id string) ([]byte, bool) {
+			g := n.gen.Load()
+			return g.cat.EndpointsJSON(id, g.router.Live)
+		},
 		Ready:        n.ready.Load,
 		MaxBodyBytes: int64(cfg.Limits.MaxBodyBytes),
 		KeepAlive:    cfg.Stream.KeepAlive.D(),
@@ -226,6 +319,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go n.watchFiles(wctx, n.cfg.TLS.ReloadInterval.D())
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())

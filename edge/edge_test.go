@@ -37,6 +37,9 @@ timeouts: {shutdown: 1s}
 limits: {max_body_bytes: 64KiB}
 log: {level: error}
 sim: {ttft: 5ms, tokens_per_second: 2000}
+# These tests check how each upstream failure reaches the client, one request per failure
+# mode against a single endpoint: a breaker would turn the later ones into "circuit open".
+routing: {breaker: {enabled: false}}
 providers:
   - name: fake
     display_name: Fake
@@ -163,11 +166,18 @@ type completion struct {
 }
 
 type apiError struct {
-	Code     int               `json:"code"`
-	Message  string            `json:"message"`
-	Type     string            `json:"type"`
-	Param    *string           `json:"param"`
-	Metadata map[string]string `json:"metadata"`
+	Code     int     `json:"code"`
+	Message  string  `json:"message"`
+	Type     string  `json:"type"`
+	Param    *string `json:"param"`
+	Metadata struct {
+		Raw          string `json:"raw"`
+		ProviderName string `json:"provider_name"`
+		Attempts     []struct {
+			Provider string `json:"provider"`
+			Status   int    `json:"status"`
+		} `json:"attempts"`
+	} `json:"metadata"`
 }
 
 func decode[T any](t *testing.T, r io.Reader) T {
@@ -371,10 +381,13 @@ func TestErrors(t *testing.T) {
 				if tt.param != "" && (body.Error.Param == nil || *body.Error.Param != tt.param) {
 					t.Fatalf("param = %v, want %q", body.Error.Param, tt.param)
 				}
-				if tt.raw != "" && body.Error.Metadata["raw"] != tt.raw {
-					t.Fatalf("metadata.raw = %q, want %q", body.Error.Metadata["raw"], tt.raw)
+				if tt.raw != "" && body.Error.Metadata.Raw != tt.raw {
+					t.Fatalf("metadata.raw = %q, want %q", body.Error.Metadata.Raw, tt.raw)
 				}
-				if tt.status >= 500 && body.Error.Metadata["raw"] == "" {
+				if tt.status >= 500 && len(body.Error.Metadata.Attempts) != 1 {
+					t.Fatalf("an upstream failure lists its attempt: %+v", body.Error.Metadata)
+				}
+				if tt.status >= 500 && body.Error.Metadata.Raw == "" {
 					t.Fatalf("upstream failure without metadata.raw: %+v", body.Error)
 				}
 				if got := resp.Header.Get("Retry-After"); got != tt.retryAfter {

@@ -38,7 +38,8 @@ const serveUsage = `Usage: crossroads serve [--config FILE] [--data-dir DIR]
 
 Runs the edge node until SIGTERM or SIGINT, then drains in-flight requests for the
 configured shutdown deadline (timeouts.shutdown, default 30s). A second signal stops at
-once. SIGHUP re-reads the TLS certificate files.
+once. SIGHUP re-reads the TLS certificate files, the configuration file and the catalog
+file; changes to the configuration and catalog files are also picked up by themselves.
 
 Flags:
 `
@@ -109,7 +110,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
-	node, err := edge.New(cfg)
+	node, err := edge.New(cfg, edge.WithConfigFile(*configPath))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -125,6 +126,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			case sig == syscall.SIGHUP:
 				if err := node.ReloadCert(); err != nil {
 					fmt.Fprintln(stderr, "crossroads: reload certificate:", err)
+				}
+				if err := node.Reload(); err != nil {
+					fmt.Fprintln(stderr, "crossroads:", err)
 				}
 			case draining:
 				_ = node.Close()

@@ -1,6 +1,10 @@
 // Package config owns the node's configuration: the YAML schema, its defaults, ${ENV}
-// expansion for secrets, validation with errors that name the field at fault, and the
-// providers the node infers from the environment the way the provider SDKs read it.
+// expansion for secrets, and validation with errors that name the field at fault.
+//
+// It checks syntax only. Which providers and models exist is the catalog's business: a
+// provider named here may be a catalog provider that needs nothing but a key, and only the
+// catalog knows that. So config keeps the environment it was parsed with (LookupEnv) for
+// the catalog to activate its providers from.
 //
 // It imports no runtime package: the node reads a Config, it never reaches back in here.
 package config
@@ -9,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -39,9 +44,97 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Debug    Debug    `yaml:"debug"`
 
-	// Providers are the upstreams. Providers found in the environment (OPENAI_API_KEY,
-	// OPENROUTER_API_KEY) are added unless one of the same name is declared here.
+	// CatalogFile is a catalog YAML file (the schema of the embedded default catalog) that
+	// replaces the embedded one. Default "": the catalog built into the binary.
+	CatalogFile string `yaml:"catalog_file"`
+
+	Routing Routing `yaml:"routing"`
+
+	// Providers are the upstreams declared here. Catalog providers whose API key variable
+	// is set in the environment (OPENAI_API_KEY, ...) are active too; an entry here with a
+	// catalog provider's name overrides that provider's fields.
 	Providers []Provider `yaml:"providers"`
+
+	// lookup is the environment the config was parsed with; the catalog reads provider keys
+	// from it, so a test's fake environment reaches the catalog too.
+	lookup func(string) (string, bool) `yaml:"-"`
+}
+
+// LookupEnv reads an environment variable from the environment the configuration was
+// parsed with (os.LookupEnv for a Config not made by Parse).
+func (c *Config) LookupEnv(name string) (string, bool) {
+	if c.lookup == nil {
+		return os.LookupEnv(name)
+	}
+	return c.lookup(name)
+}
+
+// Routing tunes how the router picks and retries endpoints. Every field is optional.
+type Routing struct {
+	// FirstByteTimeout is one attempt's wait for its first byte before the next endpoint
+	// is tried. Default 120s; a provider's first_byte_timeout overrides it.
+	FirstByteTimeout Duration `yaml:"first_byte_timeout"`
+	// TotalTimeout bounds all attempts until a first byte reaches the client. Default 10m.
+	TotalTimeout Duration `yaml:"total_timeout"`
+	// MaxAttempts caps the endpoints tried for one request. Default 6.
+	MaxAttempts int      `yaml:"max_attempts"`
+	Hedge       Hedge    `yaml:"hedge"`
+	Sticky      Sticky   `yaml:"sticky"`
+	Breaker     Breaker  `yaml:"breaker"`
+	Degraded    Degraded `yaml:"degraded"`
+	// LatencyOutlier: an endpoint whose time to first token is this many times the
+	// fastest candidate's leaves the default first pick. Default 3; must be above 1.
+	LatencyOutlier float64 `yaml:"latency_outlier"`
+	// ProbeInterval is how often endpoints with an open circuit are probed. Default 0: off.
+	ProbeInterval Duration `yaml:"probe_interval"`
+}
+
+// Hedge starts a second attempt when the first is slow to answer, keeping the faster.
+type Hedge struct {
+	// Enabled turns hedging on. Default false: a hedge can double the cost of a request.
+	Enabled bool `yaml:"enabled"`
+	// Delay is a fixed wait before hedging; 0 (default) waits for the first candidate's
+	// TTFT p95, clamped to [MinDelay, MaxDelay].
+	Delay Duration `yaml:"delay"`
+	// MinDelay default 250ms; MaxDelay default 10s.
+	MinDelay Duration `yaml:"min_delay"`
+	MaxDelay Duration `yaml:"max_delay"`
+}
+
+// Sticky keeps a session (session_id, prompt_cache_key) on the endpoint that served it, so
+// provider prompt caches keep hitting.
+type Sticky struct {
+	// Enabled default true.
+	Enabled *bool `yaml:"enabled"`
+	// TTL forgets a session idle this long. Default 1h.
+	TTL Duration `yaml:"ttl"`
+	// MaxSessions bounds the memory sessions take. Default 100000.
+	MaxSessions int `yaml:"max_sessions"`
+}
+
+// Breaker is the per-endpoint circuit breaker.
+type Breaker struct {
+	// Enabled turns circuit breakers on. Default true. Off, failures still demote an
+	// endpoint (degraded) but never take it out of rotation, and a 429's Retry-After is
+	// passed to the client instead of closing the endpoint for everyone.
+	Enabled *bool `yaml:"enabled"`
+	// Failures in a row open the circuit. Default 5.
+	Failures int `yaml:"failures"`
+	// Cooldown is the first open period, doubled on each failed probe up to MaxCooldown.
+	// Defaults 10s and 5m.
+	Cooldown    Duration `yaml:"cooldown"`
+	MaxCooldown Duration `yaml:"max_cooldown"`
+}
+
+// Degraded marks an endpoint that fails often without failing in a row: it is tried after
+// the healthy ones.
+type Degraded struct {
+	// Window is the span failures are counted over. Default 30s.
+	Window Duration `yaml:"window"`
+	// MinFailures in the window before the ratio counts. Default 3.
+	MinFailures int `yaml:"min_failures"`
+	// Ratio of failed attempts in the window that marks the endpoint, in (0,1]. Default 0.2.
+	Ratio float64 `yaml:"ratio"`
 }
 
 // Listen says where the node accepts clients.
@@ -129,16 +222,21 @@ type Debug struct {
 	PprofAddr string `yaml:"pprof_addr"`
 }
 
-// Provider is one OpenAI-compatible upstream.
+// Provider is one upstream. With the name of a catalog provider ("openai", "deepinfra")
+// every field is optional: the catalog supplies the base URL, models and key variable, and
+// what is set here wins over the catalog's.
 type Provider struct {
 	// Name is the provider's slug, unique, used in routing and logs (e.g. "openai").
 	Name string `yaml:"name"`
-	// DisplayName is shown as `provider` in responses. Default: Name.
+	// DisplayName is shown as `provider` in responses. Default: the catalog's, else Name.
 	DisplayName string `yaml:"display_name"`
+	// Format is the provider's wire format. Default: the catalog's, else "openai".
+	Format string `yaml:"format"`
 	// BaseURL is the API root the SDKs would use, e.g. https://api.openai.com/v1; the node
-	// appends /chat/completions.
+	// appends /chat/completions. Required for a provider the catalog does not know.
 	BaseURL string `yaml:"base_url"`
-	// APIKey is sent as a bearer token. Use ${ENV} to keep it out of the file.
+	// APIKey is sent as a bearer token. Use ${ENV} to keep it out of the file. Default:
+	// the catalog provider's key variable (OPENAI_API_KEY, ...).
 	APIKey string `yaml:"api_key"`
 	// Headers are sent with every upstream request (e.g. OpenRouter's HTTP-Referer).
 	Headers map[string]string `yaml:"headers"`
@@ -146,20 +244,39 @@ type Provider struct {
 	Timeout Duration `yaml:"timeout"`
 	// ConnectTimeout bounds dialing and the TLS handshake. Default 10s.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
-	// Models this provider serves.
+	// FirstByteTimeout bounds one attempt's wait for its first byte. Default 0: the
+	// router's routing.first_byte_timeout.
+	FirstByteTimeout Duration `yaml:"first_byte_timeout"`
+	// Region is where the provider serves from ("us", "eu"). Default: the catalog's.
+	Region string `yaml:"region"`
+	// DataPolicy says whether the provider keeps prompts or trains on them. Unset: the
+	// catalog's (or neither); set, it replaces the catalog's.
+	DataPolicy *DataPolicy `yaml:"data_policy"`
+	// ServesCatalog makes the provider an endpoint of every catalog model at the model's
+	// list price (an aggregator such as OpenRouter). Unset: the catalog's (or false).
+	ServesCatalog *bool `yaml:"serves_catalog"`
+	// Models this provider serves, added to (or, by id and tag, overriding) the catalog's.
 	Models []Model `yaml:"models"`
 	// Passthrough lets the provider serve models not listed: "*" for any model id, or a
 	// prefix such as "openai/" for ids under it (the prefix is stripped upstream).
 	Passthrough string `yaml:"passthrough"`
 }
 
-// Model is one model a provider serves.
+// DataPolicy is what a provider does with prompts; data_collection "deny" routes only to
+// providers with neither.
+type DataPolicy struct {
+	Retains bool `yaml:"retains"`
+	Trains  bool `yaml:"trains"`
+}
+
+// Model is one model a provider serves: an endpoint. For a model the catalog lists, every
+// field left unset here comes from the catalog.
 type Model struct {
 	// ID is the node's model id, the one clients send, e.g. "openai/gpt-4o-mini".
 	ID string `yaml:"id"`
-	// UpstreamID is the id the upstream expects. Default: ID.
+	// UpstreamID is the id the upstream expects. Default: the catalog endpoint's, else ID.
 	UpstreamID string `yaml:"upstream_id"`
-	// Name is the human name for /models. Default: ID.
+	// Name is the human name for /models. Default: the catalog's, else ID.
 	Name string `yaml:"name"`
 	// Aliases are other ids that resolve to this model (e.g. "gpt-4o-mini").
 	Aliases []string `yaml:"aliases"`
@@ -167,12 +284,23 @@ type Model struct {
 	ContextLength int `yaml:"context_length"`
 	// MaxCompletionTokens the endpoint can emit; 0 when unknown.
 	MaxCompletionTokens int `yaml:"max_completion_tokens"`
-	// Pricing in USD per million tokens (Request: per request).
-	Pricing Pricing `yaml:"pricing"`
+	// Pricing in USD per million tokens (Request: per request). Unset: the catalog
+	// endpoint's, else free.
+	Pricing *Pricing `yaml:"pricing"`
 	// SupportedParameters are the request parameters the endpoint honours.
 	SupportedParameters []string `yaml:"supported_parameters"`
-	// InputModalities, e.g. [text, image]. Default [text].
+	// InputModalities, e.g. [text, image]. Default: the catalog's, else [text].
 	InputModalities []string `yaml:"input_modalities"`
+	// Quantization of the weights served: int4, int8, fp4, mxfp4, nvfp4, fp6, fp8, mxfp8,
+	// fp16, bf16, fp32 or unknown. Default: the catalog's, else unknown.
+	Quantization string `yaml:"quantization"`
+	// Tag names one of several endpoints of this provider for the model: routing matches
+	// it as "provider/tag" (e.g. tag "turbo" of deepinfra is "deepinfra/turbo").
+	Tag string `yaml:"tag"`
+	// Region overrides the provider's region for this endpoint.
+	Region string `yaml:"region"`
+	// Tags are free labels route plugins can match.
+	Tags []string `yaml:"tags"`
 }
 
 // Pricing is in USD per million tokens, the unit price pages use; /models shows it per token.
@@ -261,8 +389,7 @@ func (es Errors) Error() string {
 	return b.String()
 }
 
-// LoadFile reads, expands, decodes and validates the YAML file at path, then adds providers
-// from the environment and fills defaults.
+// LoadFile reads, expands, decodes and validates the YAML file at path and fills defaults.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -271,7 +398,8 @@ func LoadFile(path string) (*Config, error) {
 	return Parse(data, os.LookupEnv)
 }
 
-// Default is the embedded default: no file, providers from the environment, sim on.
+// Default is the configuration without a file: the catalog's providers whose keys are in
+// the environment, sim on.
 func Default(lookup func(string) (string, bool)) (*Config, error) {
 	return Parse(nil, lookup)
 }
@@ -279,7 +407,10 @@ func Default(lookup func(string) (string, bool)) (*Config, error) {
 // Parse decodes YAML (empty means the embedded default), expanding ${VAR} and ${VAR:-def}
 // in scalar values with lookup, and returns a validated Config with defaults filled in.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
-	cfg := &Config{}
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	cfg := &Config{lookup: lookup}
 	if len(bytes.TrimSpace(data)) > 0 {
 		var root yaml.Node
 		if err := yaml.Unmarshal(data, &root); err != nil {
@@ -294,7 +425,6 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config: %s", friendlyYAMLError(err))
 		}
 	}
-	addEnvProviders(cfg, lookup)
 	cfg.applyDefaults(lookup)
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, errs
@@ -402,20 +532,53 @@ func (c *Config) applyDefaults(lookup func(string) (string, bool)) {
 	setDefault(&c.Sim.TokensPerSecond, 60)
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
+	r := &c.Routing
+	setDefault(&r.FirstByteTimeout, Duration(120*time.Second))
+	setDefault(&r.TotalTimeout, Duration(10*time.Minute))
+	setDefault(&r.MaxAttempts, 6)
+	setDefault(&r.Hedge.MinDelay, Duration(250*time.Millisecond))
+	setDefault(&r.Hedge.MaxDelay, Duration(10*time.Second))
+	setDefault(&r.Sticky.TTL, Duration(time.Hour))
+	setDefault(&r.Sticky.MaxSessions, 100000)
+	setDefault(&r.Breaker.Failures, 5)
+	setDefault(&r.Breaker.Cooldown, Duration(10*time.Second))
+	setDefault(&r.Breaker.MaxCooldown, Duration(5*time.Minute))
+	setDefault(&r.Degraded.Window, Duration(30*time.Second))
+	setDefault(&r.Degraded.MinFailures, 3)
+	setDefault(&r.Degraded.Ratio, 0.2)
+	setDefault(&r.LatencyOutlier, 3)
+	// Model-level defaults (name, upstream id, modalities) are the catalog's to fill: only
+	// it knows whether a model here overrides one it lists.
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		setDefault(&p.DisplayName, p.Name)
-		setDefault(&p.Timeout, Duration(10*time.Minute))
-		setDefault(&p.ConnectTimeout, Duration(10*time.Second))
-		for j := range p.Models {
-			m := &p.Models[j]
-			setDefault(&m.UpstreamID, m.ID)
-			setDefault(&m.Name, m.ID)
-			if len(m.InputModalities) == 0 {
-				m.InputModalities = []string{"text"}
-			}
-		}
+		setDefault(&p.Timeout, DefaultTimeout)
+		setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
 	}
+}
+
+// DefaultTimeout and DefaultConnectTimeout apply to providers the configuration does not
+// declare (catalog providers activated by their key) as well as to declared ones.
+const (
+	DefaultTimeout        = Duration(10 * time.Minute)
+	DefaultConnectTimeout = Duration(10 * time.Second)
+)
+
+// Quantizations are the weight formats an endpoint may declare, OpenRouter's vocabulary.
+var Quantizations = []string{"int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown"}
+
+// ValidQuantization reports whether q is one of Quantizations.
+func ValidQuantization(q string) bool { return slices.Contains(Quantizations, q) }
+
+// CheckBaseURL reports what is wrong with a provider base URL, or "" when it is usable.
+func CheckBaseURL(v string) string {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Sprintf("want an absolute http(s) URL such as https://api.openai.com/v1, got %q", v)
+	case u.RawQuery != "" || u.Fragment != "":
+		return "must not have a query or fragment"
+	}
+	return ""
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -499,8 +662,12 @@ func (c *Config) Validate() Errors {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
 
+	c.validateRouting(bad)
+
 	names := map[string]bool{}
-	ids := map[string]string{}
+	// aliasOf maps every id and alias to the model id it names, across providers: several
+	// providers may serve one model, but one name must not mean two models.
+	aliasOf := map[string]string{}
 	for i, p := range c.Providers {
 		f := fmt.Sprintf("providers[%d]", i)
 		switch {
@@ -514,10 +681,17 @@ func (c *Config) Validate() Errors {
 			bad(f+".name", "duplicate provider %q", p.Name)
 		}
 		names[p.Name] = true
-		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(f+".base_url", "want an absolute http(s) URL such as https://api.openai.com/v1, got %q", p.BaseURL)
-		} else if u.RawQuery != "" || u.Fragment != "" {
-			bad(f+".base_url", "must not have a query or fragment")
+		// Whether base_url may be left out depends on the catalog, which checks it.
+		if p.BaseURL != "" {
+			if msg := CheckBaseURL(p.BaseURL); msg != "" {
+				bad(f+".base_url", "%s", msg)
+			}
+		}
+		if p.Format != "" && !slugRE.MatchString(p.Format) {
+			bad(f+".format", "%q must be lowercase letters, digits, '.', '_' or '-', such as \"openai\"", p.Format)
+		}
+		if p.Region != "" && !slugRE.MatchString(p.Region) {
+			bad(f+".region", "%q must be lowercase letters, digits, '.', '_' or '-', such as \"us\" or \"eu\"", p.Region)
 		}
 		for k, v := range p.Headers {
 			if k == "" || strings.ContainsAny(k, " :\r\n") {
@@ -532,9 +706,8 @@ func (c *Config) Validate() Errors {
 		}
 		positive(f+".timeout", p.Timeout)
 		positive(f+".connect_timeout", p.ConnectTimeout)
-		if len(p.Models) == 0 && p.Passthrough == "" {
-			bad(f+".models", "list at least one model, or set passthrough")
-		}
+		positive(f+".first_byte_timeout", p.FirstByteTimeout)
+		endpoints := map[[2]string]bool{}
 		for j, m := range p.Models {
 			mf := fmt.Sprintf("%s.models[%d]", f, j)
 			if m.ID == "" {
@@ -547,20 +720,47 @@ func (c *Config) Validate() Errors {
 			if strings.ContainsAny(m.ID, " \t\r\n") {
 				bad(mf+".id", "%q must not contain whitespace", m.ID)
 			}
-			for _, alias := range append([]string{m.ID}, m.Aliases...) {
-				if prev, dup := ids[alias]; dup && prev != p.Name {
-					// The routing issue adds several endpoints per model; until then one model
-					// has one provider, so a second claim is a configuration mistake.
-					bad(mf+".id", "model %q is already served by provider %q", alias, prev)
+			// One provider serves a model once per tag: two entries would be two
+			// endpoints with one routing name.
+			if key := [2]string{m.ID, m.Tag}; endpoints[key] {
+				if m.Tag == "" {
+					bad(mf+".id", "model %q is listed twice; give one a tag to serve two variants", m.ID)
+				} else {
+					bad(mf+".tag", "model %q with tag %q is listed twice", m.ID, m.Tag)
 				}
-				ids[alias] = p.Name
+			} else {
+				endpoints[key] = true
+			}
+			for k, alias := range append([]string{m.ID}, m.Aliases...) {
+				field := mf + ".id"
+				if k > 0 {
+					field = fmt.Sprintf("%s.aliases[%d]", mf, k-1)
+				}
+				if prev, ok := aliasOf[alias]; ok && prev != m.ID {
+					bad(field, "%q already names model %q", alias, prev)
+					continue
+				}
+				aliasOf[alias] = m.ID
 			}
 			if m.ContextLength < 0 || m.MaxCompletionTokens < 0 {
 				bad(mf, "context_length and max_completion_tokens must not be negative")
 			}
-			pr := m.Pricing
-			if pr.Prompt < 0 || pr.Completion < 0 || pr.Request < 0 || pr.InputCacheRead < 0 || pr.InputCacheWrite < 0 {
+			if pr := m.Pricing; pr != nil && (pr.Prompt < 0 || pr.Completion < 0 || pr.Request < 0 || pr.InputCacheRead < 0 || pr.InputCacheWrite < 0) {
 				bad(mf+".pricing", "prices must not be negative")
+			}
+			if m.Quantization != "" && !ValidQuantization(m.Quantization) {
+				bad(mf+".quantization", "want one of %s, got %q", strings.Join(Quantizations, ", "), m.Quantization)
+			}
+			if m.Tag != "" && !slugRE.MatchString(m.Tag) {
+				bad(mf+".tag", "%q must be lowercase letters, digits, '.', '_' or '-' (the provider's slug and a '/' are added)", m.Tag)
+			}
+			if m.Region != "" && !slugRE.MatchString(m.Region) {
+				bad(mf+".region", "%q must be lowercase letters, digits, '.', '_' or '-'", m.Region)
+			}
+			for k, t := range m.Tags {
+				if t == "" || strings.ContainsAny(t, " \t\r\n,") {
+					bad(fmt.Sprintf("%s.tags[%d]", mf, k), "%q must be non-empty, without whitespace or commas", t)
+				}
 			}
 		}
 		if pt := p.Passthrough; pt != "" && pt != "*" && !strings.HasSuffix(pt, "/") {
@@ -568,4 +768,49 @@ func (c *Config) Validate() Errors {
 		}
 	}
 	return errs
+}
+
+// validateRouting checks the routing section. Zero values were replaced by defaults, so
+// what is left to catch is the negative and the out of range.
+func (c *Config) validateRouting(bad func(field, format string, args ...any)) {
+	r := c.Routing
+	atLeast := func(field string, d, min Duration) {
+		if d < min {
+			bad(field, "must be at least %s, got %s", min.D(), d.D())
+		}
+	}
+	atLeast("routing.first_byte_timeout", r.FirstByteTimeout, Duration(time.Millisecond))
+	atLeast("routing.total_timeout", r.TotalTimeout, Duration(time.Millisecond))
+	if r.MaxAttempts < 1 {
+		bad("routing.max_attempts", "must be at least 1, got %d", r.MaxAttempts)
+	}
+	atLeast("routing.hedge.delay", r.Hedge.Delay, 0)
+	atLeast("routing.hedge.min_delay", r.Hedge.MinDelay, 0)
+	atLeast("routing.hedge.max_delay", r.Hedge.MaxDelay, 0)
+	if r.Hedge.MaxDelay < r.Hedge.MinDelay {
+		bad("routing.hedge.max_delay", "must not be below min_delay (%s), got %s", r.Hedge.MinDelay.D(), r.Hedge.MaxDelay.D())
+	}
+	atLeast("routing.sticky.ttl", r.Sticky.TTL, Duration(time.Second))
+	if r.Sticky.MaxSessions < 1 {
+		bad("routing.sticky.max_sessions", "must be at least 1, got %d", r.Sticky.MaxSessions)
+	}
+	if r.Breaker.Failures < 1 {
+		bad("routing.breaker.failures", "must be at least 1, got %d", r.Breaker.Failures)
+	}
+	atLeast("routing.breaker.cooldown", r.Breaker.Cooldown, Duration(time.Millisecond))
+	if r.Breaker.MaxCooldown < r.Breaker.Cooldown {
+		bad("routing.breaker.max_cooldown", "must not be below cooldown (%s), got %s", r.Breaker.Cooldown.D(), r.Breaker.MaxCooldown.D())
+	}
+	atLeast("routing.degraded.window", r.Degraded.Window, Duration(time.Millisecond))
+	if r.Degraded.MinFailures < 1 {
+		bad("routing.degraded.min_failures", "must be at least 1, got %d", r.Degraded.MinFailures)
+	}
+	// NaN fails every comparison, so the checks are written to reject it.
+	if !(r.Degraded.Ratio > 0 && r.Degraded.Ratio <= 1) {
+		bad("routing.degraded.ratio", "must be in (0, 1], got %g", r.Degraded.Ratio)
+	}
+	if !(r.LatencyOutlier > 1) || math.IsInf(r.LatencyOutlier, 1) {
+		bad("routing.latency_outlier", "must be a number above 1, got %g", r.LatencyOutlier)
+	}
+	atLeast("routing.probe_interval", r.ProbeInterval, 0)
 }

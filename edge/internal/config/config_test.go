@@ -39,28 +39,97 @@ func TestDefault(t *testing.T) {
 	}
 }
 
-func TestEnvProviders(t *testing.T) {
-	c, err := Default(env("OPENAI_API_KEY", "sk-a", "OPENAI_BASE_URL", "http://127.0.0.1:9/v1", "OPENROUTER_API_KEY", "sk-or"))
+func TestRoutingDefaults(t *testing.T) {
+	c, err := Default(env())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Providers) != 2 {
+	r := c.Routing
+	want := Routing{
+		FirstByteTimeout: Duration(120 * time.Second), TotalTimeout: Duration(10 * time.Minute), MaxAttempts: 6,
+		Hedge:          Hedge{MinDelay: Duration(250 * time.Millisecond), MaxDelay: Duration(10 * time.Second)},
+		Sticky:         Sticky{TTL: Duration(time.Hour), MaxSessions: 100000},
+		Breaker:        Breaker{Failures: 5, Cooldown: Duration(10 * time.Second), MaxCooldown: Duration(5 * time.Minute)},
+		Degraded:       Degraded{Window: Duration(30 * time.Second), MinFailures: 3, Ratio: 0.2},
+		LatencyOutlier: 3,
+	}
+	if r != want {
+		t.Fatalf("routing = %+v\nwant      %+v", r, want)
+	}
+	if r.Hedge.Enabled || !Enabled(r.Sticky.Enabled) || r.ProbeInterval != 0 {
+		t.Fatalf("hedge/sticky/probe defaults wrong: %+v", r)
+	}
+	c, err = Parse([]byte("routing:\n  max_attempts: 2\n  hedge: {enabled: true, delay: 1s}\n  sticky: {enabled: false}\n  degraded: {ratio: 1}\n  probe_interval: 5s\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Routing; r.MaxAttempts != 2 || !r.Hedge.Enabled || r.Hedge.Delay.D() != time.Second || Enabled(r.Sticky.Enabled) ||
+		r.Degraded.Ratio != 1 || r.ProbeInterval.D() != 5*time.Second || r.Breaker.Failures != 5 {
+		t.Fatalf("routing = %+v", r)
+	}
+}
+
+func TestLookupEnv(t *testing.T) {
+	c, err := Default(env("OPENAI_API_KEY", "sk-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The environment activates catalog providers, which config knows nothing of: it only
+	// keeps the lookup for the catalog.
+	if len(c.Providers) != 0 {
 		t.Fatalf("providers = %+v", c.Providers)
 	}
-	oa, or := c.Providers[0], c.Providers[1]
-	if oa.Name != "openai" || oa.BaseURL != "http://127.0.0.1:9/v1" || oa.APIKey != "sk-a" || oa.Passthrough != "openai/" || len(oa.Models) == 0 {
-		t.Fatalf("openai provider = %+v", oa)
+	if v, ok := c.LookupEnv("OPENAI_API_KEY"); !ok || v != "sk-a" {
+		t.Fatalf("LookupEnv = %q, %v", v, ok)
 	}
-	if or.Name != "openrouter" || or.BaseURL != defaultOpenRouterBaseURL || or.Passthrough != "*" {
-		t.Fatalf("openrouter provider = %+v", or)
+	if _, ok := c.LookupEnv("NOPE"); ok {
+		t.Fatal("LookupEnv found an unset variable")
 	}
-	// A declared provider of the same name wins over the environment.
-	c, err = Parse([]byte("providers:\n- name: openai\n  base_url: http://x/v1\n  models: [{id: a/b}]\n"), env("OPENAI_API_KEY", "sk-a"))
+	t.Setenv("CROSSROADS_TEST_VAR", "x")
+	if v, ok := (&Config{}).LookupEnv("CROSSROADS_TEST_VAR"); !ok || v != "x" {
+		t.Fatalf("zero Config LookupEnv = %q, %v; want the process environment", v, ok)
+	}
+}
+
+func TestProviders(t *testing.T) {
+	y := `
+catalog_file: /etc/crossroads/catalog.yaml
+providers:
+  - name: openai                 # a catalog provider: nothing else needed
+  - name: deepinfra
+    format: openai
+    first_byte_timeout: 30s
+    region: us
+    data_policy: {retains: false, trains: false}
+    serves_catalog: false
+    models:
+      - {id: meta-llama/llama-3.3-70b-instruct, quantization: fp8, tag: turbo, region: eu, tags: [fast]}
+      - {id: meta-llama/llama-3.3-70b-instruct, aliases: [llama-3.3-70b]}
+  - name: together
+    base_url: https://api.together.xyz/v1
+    models:
+      - {id: meta-llama/llama-3.3-70b-instruct, aliases: [llama-3.3-70b], pricing: {prompt: 0.88, completion: 0.88}}
+`
+	c, err := Parse([]byte(y), env())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Providers) != 1 || c.Providers[0].BaseURL != "http://x/v1" {
-		t.Fatalf("declared provider was overridden: %+v", c.Providers)
+	if c.CatalogFile != "/etc/crossroads/catalog.yaml" || len(c.Providers) != 3 {
+		t.Fatalf("config = %+v", c)
+	}
+	oa, di, tg := c.Providers[0], c.Providers[1], c.Providers[2]
+	// Fields the catalog may supply stay empty, so the catalog can tell "unset" from a value.
+	if oa.BaseURL != "" || oa.DisplayName != "" || oa.Format != "" || oa.DataPolicy != nil || oa.ServesCatalog != nil || oa.Timeout != DefaultTimeout {
+		t.Fatalf("openai = %+v", oa)
+	}
+	if di.FirstByteTimeout.D() != 30*time.Second || di.Region != "us" || di.DataPolicy == nil || di.ServesCatalog == nil || *di.ServesCatalog {
+		t.Fatalf("deepinfra = %+v", di)
+	}
+	if m := di.Models[0]; m.Quantization != "fp8" || m.Tag != "turbo" || m.Region != "eu" || len(m.Tags) != 1 || m.UpstreamID != "" || m.Name != "" || m.Pricing != nil {
+		t.Fatalf("deepinfra model = %+v", m)
+	}
+	if p := tg.Models[0].Pricing; p == nil || p.Prompt != 0.88 {
+		t.Fatalf("together pricing = %+v", p)
 	}
 }
 
@@ -90,13 +159,13 @@ providers:
 		t.Fatal(err)
 	}
 	p := c.Providers[0]
-	if p.BaseURL != "http://127.0.0.1:9001/v1" || p.APIKey != "sk-default" || p.DisplayName != "fake" || p.Timeout.D() != 10*time.Minute {
+	if p.BaseURL != "http://127.0.0.1:9001/v1" || p.APIKey != "sk-default" || p.Timeout.D() != 10*time.Minute {
 		t.Fatalf("provider = %+v", p)
 	}
 	if c.Limits.MaxBodyBytes != 64<<10 || c.Stream.KeepAlive.D() != 2*time.Second || Enabled(c.HTTP3.Enabled) || c.Listen.Plain != "off" {
 		t.Fatalf("config = %+v", c)
 	}
-	if m := p.Models[0]; m.UpstreamID != "m" || m.Name != "fake/m" || m.Pricing.Prompt != 1.5 {
+	if m := p.Models[0]; m.UpstreamID != "m" || m.Name != "" || m.Pricing == nil || m.Pricing.Prompt != 1.5 {
 		t.Fatalf("model = %+v", m)
 	}
 }
@@ -110,13 +179,39 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bad size", "limits:\n  max_body_bytes: lots\n", "want a size"},
 		{"bad address", "listen:\n  tls: nowhere\n", "listen.tls: want host:port"},
 		{"missing env", "providers:\n- name: p\n  base_url: http://x/v1\n  api_key: ${NOPE_KEY}\n  models: [{id: a}]\n", "providers[0].api_key: environment variable NOPE_KEY is not set"},
-		{"missing base url", "providers:\n- name: p\n  models: [{id: a}]\n", "providers[0].base_url: want an absolute http(s) URL"},
-		{"relative base url", "providers:\n- name: p\n  base_url: /v1\n  models: [{id: a}]\n", "providers[0].base_url"},
-		{"no models", "providers:\n- name: p\n  base_url: http://x/v1\n", "providers[0].models: list at least one model"},
+		{"relative base url", "providers:\n- name: p\n  base_url: /v1\n  models: [{id: a}]\n", "providers[0].base_url: want an absolute http(s) URL"},
+		{"base url with query", "providers:\n- name: p\n  base_url: 'http://x/v1?a=1'\n", "providers[0].base_url: must not have a query"},
 		{"duplicate provider", "providers:\n- {name: p, base_url: 'http://x', models: [{id: a}]}\n- {name: p, base_url: 'http://y', models: [{id: b}]}\n", "providers[1].name: duplicate provider"},
 		{"reserved name", "providers:\n- {name: sim, base_url: 'http://x', models: [{id: a}]}\n", "reserved"},
 		{"uppercase name", "providers:\n- {name: OpenAI, base_url: 'http://x', models: [{id: a}]}\n", "providers[0].name"},
-		{"model claimed twice", "providers:\n- {name: p, base_url: 'http://x', models: [{id: a}]}\n- {name: q, base_url: 'http://y', models: [{id: a}]}\n", "providers[1].models[0].id: model \"a\" is already served"},
+		{"alias names two models", "providers:\n- {name: p, models: [{id: a, aliases: [x]}]}\n- {name: q, models: [{id: b, aliases: [x]}]}\n", "providers[1].models[0].aliases[0]: \"x\" already names model \"a\""},
+		{"alias is another model's id", "providers:\n- {name: p, models: [{id: a}, {id: b, aliases: [a]}]}\n", "providers[0].models[1].aliases[0]: \"a\" already names model \"a\""},
+		{"model twice in one provider", "providers:\n- {name: p, models: [{id: a}, {id: a}]}\n", "providers[0].models[1].id: model \"a\" is listed twice"},
+		{"model tag twice in one provider", "providers:\n- {name: p, models: [{id: a, tag: t}, {id: a, tag: t}]}\n", "providers[0].models[1].tag"},
+		{"bad quantization", "providers:\n- {name: p, models: [{id: a, quantization: fp7}]}\n", "providers[0].models[0].quantization: want one of"},
+		{"tag with slash", "providers:\n- {name: p, models: [{id: a, tag: x/y}]}\n", "providers[0].models[0].tag"},
+		{"empty endpoint tag", "providers:\n- {name: p, models: [{id: a, tags: ['']}]}\n", "providers[0].models[0].tags[0]"},
+		{"bad format", "providers:\n- {name: p, format: Open AI}\n", "providers[0].format"},
+		{"bad region", "providers:\n- {name: p, region: US East}\n", "providers[0].region"},
+		{"negative first byte timeout", "providers:\n- {name: p, first_byte_timeout: -1s}\n", "providers[0].first_byte_timeout"},
+		{"bad data policy", "providers:\n- {name: p, data_policy: {retains: maybe}}\n", "cannot unmarshal"},
+		{"negative routing timeout", "routing:\n  first_byte_timeout: -1s\n", "routing.first_byte_timeout"},
+		{"negative total timeout", "routing:\n  total_timeout: -5m\n", "routing.total_timeout"},
+		{"no attempts", "routing:\n  max_attempts: -1\n", "routing.max_attempts"},
+		{"hedge delays reversed", "routing:\n  hedge: {min_delay: 2s, max_delay: 1s}\n", "routing.hedge.max_delay"},
+		{"negative hedge delay", "routing:\n  hedge: {delay: -1s}\n", "routing.hedge.delay"},
+		{"sticky ttl", "routing:\n  sticky: {ttl: 10ms}\n", "routing.sticky.ttl"},
+		{"sticky sessions", "routing:\n  sticky: {max_sessions: -3}\n", "routing.sticky.max_sessions"},
+		{"breaker failures", "routing:\n  breaker: {failures: -1}\n", "routing.breaker.failures"},
+		{"breaker cooldowns reversed", "routing:\n  breaker: {cooldown: 1m, max_cooldown: 30s}\n", "routing.breaker.max_cooldown"},
+		{"degraded window", "routing:\n  degraded: {window: -1s}\n", "routing.degraded.window"},
+		{"degraded min failures", "routing:\n  degraded: {min_failures: -1}\n", "routing.degraded.min_failures"},
+		{"degraded ratio above one", "routing:\n  degraded: {ratio: 1.5}\n", "routing.degraded.ratio"},
+		{"degraded ratio negative", "routing:\n  degraded: {ratio: -0.1}\n", "routing.degraded.ratio"},
+		{"degraded ratio nan", "routing:\n  degraded: {ratio: .nan}\n", "routing.degraded.ratio"},
+		{"latency outlier", "routing:\n  latency_outlier: 0.5\n", "routing.latency_outlier"},
+		{"probe interval", "routing:\n  probe_interval: -1s\n", "routing.probe_interval"},
+		{"unknown routing field", "routing:\n  retries: 3\n", "unknown field retries (in Routing)"},
 		{"negative price", "providers:\n- {name: p, base_url: 'http://x', models: [{id: a, pricing: {prompt: -1}}]}\n", "providers[0].models[0].pricing"},
 		{"bad passthrough", "providers:\n- {name: p, base_url: 'http://x', passthrough: openai}\n", "providers[0].passthrough"},
 		{"keep alive too short", "stream:\n  keep_alive: 10ms\n", "stream.keep_alive"},

@@ -7,7 +7,9 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
@@ -22,6 +24,12 @@ type Options struct {
 	Pipeline pipeline.Handler
 	// Models returns the /models document (built once per catalog generation).
 	Models func() []byte
+	// ModelsFiltered returns the /models document filtered by query parameters
+	// (supported_parameters=tools, …); its error names the bad parameter.
+	ModelsFiltered func(q url.Values) ([]byte, error)
+	// Endpoints returns OpenRouter's /models/{author}/{slug}/endpoints document for a
+	// model id, with live stats, and false for an unknown model.
+	Endpoints func(id string) ([]byte, bool)
 	// Ready reports whether the node should receive traffic (/readyz).
 	Ready func() bool
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 8 MiB.
@@ -38,6 +46,8 @@ type Options struct {
 type API struct {
 	pipe      pipeline.Handler
 	models    func() []byte
+	filtered  func(url.Values) ([]byte, error)
+	endpoints func(string) ([]byte, bool)
 	ready     func() bool
 	maxBody   int64
 	keepAlive time.Duration
@@ -65,7 +75,7 @@ func New(o Options) *API {
 	if o.Metrics == nil {
 		o.Metrics = telemetry.NewMetrics()
 	}
-	return &API{pipe: o.Pipeline, models: o.Models, ready: o.Ready, maxBody: o.MaxBodyBytes,
+	return &API{pipe: o.Pipeline, models: o.Models, filtered: o.ModelsFiltered, endpoints: o.Endpoints, ready: o.Ready, maxBody: o.MaxBodyBytes,
 		keepAlive: o.KeepAlive, metrics: o.Metrics, log: o.Logger}
 }
 
@@ -92,7 +102,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		writeRaw(w, http.StatusOK, a.models())
+		a.listModels(w, r)
 	case "/healthz":
 		writeRaw(w, http.StatusOK, okBody)
 	case "/readyz":
@@ -105,9 +115,66 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		a.metrics.WriteText(w)
 	default:
+		if id, ok := endpointsPath(r.URL.Path); ok {
+			a.modelEndpoints(w, r, id)
+			return
+		}
 		a.writeError(w, &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound,
 			Message: "no endpoint " + r.Method + " " + r.URL.Path + "; see POST /v1/chat/completions and GET /v1/models"})
 	}
+}
+
+func (a *API) listModels(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawQuery == "" || a.filtered == nil {
+		writeRaw(w, http.StatusOK, a.models())
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		a.writeError(w, llm.BadRequest("", "the query string is malformed: %v", err))
+		return
+	}
+	doc, err := a.filtered(q)
+	if err != nil {
+		a.writeError(w, llm.BadRequest("", "%v", err))
+		return
+	}
+	writeRaw(w, http.StatusOK, doc)
+}
+
+// endpointsPath matches /api/v1/models/{author}/{slug}/endpoints (and the /v1 form) and
+// returns the model id.
+func endpointsPath(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/api/v1/models/")
+	if !ok {
+		if rest, ok = strings.CutPrefix(path, "/v1/models/"); !ok {
+			return "", false
+		}
+	}
+	id, ok := strings.CutSuffix(rest, "/endpoints")
+	if !ok || strings.Count(id, "/") != 1 || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+func (a *API) modelEndpoints(w http.ResponseWriter, r *http.Request, id string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		a.methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	if a.endpoints == nil {
+		a.writeError(w, &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Message: "model endpoints are not served"})
+		return
+	}
+	doc, ok := a.endpoints(id)
+	if !ok {
+		a.writeError(w, &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "model",
+			Message: "model " + strconv.Quote(id) + " is not served by this node; GET /v1/models lists the models it serves"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeRaw(w, http.StatusOK, doc)
 }
 
 func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {

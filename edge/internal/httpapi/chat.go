@@ -45,6 +45,16 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, e)
 		return
 	}
+	if req.SessionID == "" {
+		// OpenRouter's header form of session_id; the body wins when both are sent.
+		if s := r.Header.Get("X-Session-Id"); s != "" {
+			if len(s) > 256 {
+				a.writeError(w, llm.BadRequest("x-session-id", "the x-session-id header must be at most 256 characters"))
+				return
+			}
+			req.SessionID = s
+		}
+	}
 	id := newGenerationID(now)
 	w.Header()["X-Generation-Id"] = []string{id}
 	if req.Stream {
@@ -81,6 +91,7 @@ func (a *API) serveJSON(w http.ResponseWriter, r *http.Request, req *llm.Request
 		return
 	}
 	defer resp.Close()
+	routeHeaders(w.Header(), resp)
 	out := pool.Get()
 	defer pool.Put(out)
 	head := appendHead((*out)[:0], id, resp.Provider, resp.Model)
@@ -265,6 +276,9 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Reque
 		return
 	}
 	defer resp.Close()
+	sw.mu.Lock()
+	routeHeaders(w.Header(), resp)
+	sw.mu.Unlock()
 	a.relay(ctx, sw, req, resp, id)
 }
 
@@ -399,5 +413,16 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		a.metrics.Error(fail.Status)
 	} else {
 		a.metrics.Response(http.StatusOK)
+	}
+}
+
+// routeHeaders say how the request was routed: the attempt chain, and the parameters the
+// serving endpoint does not support and so never saw (OpenRouter drops them silently).
+func routeHeaders(h http.Header, resp *llm.Response) {
+	if resp.Route != "" {
+		h["X-Crossroads-Route"] = []string{resp.Route}
+	}
+	if resp.Dropped != 0 {
+		h["X-Crossroads-Dropped-Params"] = []string{string(resp.Dropped.AppendList(nil))}
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strconv"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
@@ -46,11 +47,11 @@ func decodeChat(body []byte, req *llm.Request) *llm.Error {
 			}
 			req.Model, sawModel = s, true
 		case "messages":
-			n, err := checkMessages(v)
+			n, hash, err := checkMessages(v)
 			if err != nil {
 				return err
 			}
-			req.Messages, sawMessages = n, true
+			req.Messages, req.PromptHash, sawMessages = n, hash, true
 		case "stream":
 			b, err := boolField("stream", v)
 			if err != nil {
@@ -84,10 +85,48 @@ func decodeChat(body []byte, req *llm.Request) *llm.Error {
 				return err
 			}
 			req.HasTools = n > 0
+			if n > 0 {
+				req.Params = req.Params.With(llm.ParamTools)
+			}
+		case "provider":
+			if !jsonx.IsNull(v) {
+				if err := isObject("provider", v); err != nil {
+					return err
+				}
+				req.Provider = v
+			}
+		case "route":
+			s, err := stringField("route", v, true)
+			if err != nil {
+				return err
+			}
+			req.Route = s
+		case "prompt_cache_key":
+			s, err := stringField("prompt_cache_key", v, true)
+			if err != nil {
+				return err
+			}
+			req.PromptCacheKey = s
 		default:
 			if check, ok := fieldChecks[string(key)]; ok {
 				if err := check(string(key), v); err != nil {
 					return err
+				}
+			}
+			if p, ok := paramOf[string(key)]; ok && !jsonx.IsNull(v) {
+				req.Params = req.Params.With(p)
+				switch p {
+				case llm.ParamMaxCompletionTokens:
+					n, _ := jsonx.ParseInt(v)
+					req.MaxTokens = int(n)
+				case llm.ParamMaxTokens:
+					if n, _ := jsonx.ParseInt(v); req.MaxTokens == 0 || !req.Params.Has(llm.ParamMaxCompletionTokens) {
+						req.MaxTokens = int(n)
+					}
+				case llm.ParamResponseFormat:
+					if responseFormatIs(v, "json_schema") {
+						req.Params = req.Params.With(llm.ParamStructuredOutputs)
+					}
 				}
 			}
 		}
@@ -403,24 +442,69 @@ func checkFunction(field string, v []byte) *llm.Error {
 var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
 
 // checkMessages validates the messages array and returns its length.
-func checkMessages(v []byte) (int, *llm.Error) {
+// checkMessages validates the messages and returns their number and the conversation's
+// hash: the first system message and the first user message as sent, which stay the same
+// turn after turn and so identify a conversation for sticky routing.
+func checkMessages(v []byte) (int, uint64, *llm.Error) {
 	if jsonx.KindOfValue(v) != jsonx.KindArray {
-		return 0, typeErr("messages", v, "a non-empty array of chat messages")
+		return 0, 0, typeErr("messages", v, "a non-empty array of chat messages")
 	}
+	var sys, user []byte
 	n := 0
 	it := jsonx.Array(v)
 	for ; it.Next(); n++ {
-		if err := checkMessage(n, it.Value()); err != nil {
-			return 0, err
+		role, err := checkMessage(n, it.Value())
+		if err != nil {
+			return 0, 0, err
+		}
+		switch {
+		case sys == nil && (string(role) == "system" || string(role) == "developer"):
+			sys = it.Value()
+		case user == nil && string(role) == "user":
+			user = it.Value()
 		}
 	}
 	if n == 0 {
-		return 0, llm.BadRequest("messages", "`messages` must not be empty")
+		return 0, 0, llm.BadRequest("messages", "`messages` must not be empty")
 	}
-	return n, nil
+	if sys == nil && user == nil {
+		return n, 0, nil
+	}
+	var h maphash.Hash
+	h.SetSeed(promptSeed)
+	h.Write(sys)
+	h.WriteByte(0)
+	h.Write(user)
+	return n, h.Sum64() | 1, nil
 }
 
-func checkMessage(i int, msg []byte) *llm.Error {
+// promptSeed keys conversation hashes; sticky pins live in this process, so a per-process
+// seed is enough and keeps the hash unpredictable.
+var promptSeed = maphash.MakeSeed()
+
+// paramOf maps body keys to the parameters routing matches against endpoints.
+var paramOf = func() map[string]llm.Param {
+	m := map[string]llm.Param{}
+	for p := llm.Param(0); p.String() != "unknown"; p++ {
+		if p != llm.ParamStructuredOutputs && p != llm.ParamTools {
+			m[p.String()] = p
+		}
+	}
+	return m
+}()
+
+func responseFormatIs(v []byte, typ string) bool {
+	it := jsonx.Object(v)
+	for it.Next() {
+		if m := it.Member(); m.KeyIs("type") {
+			s, _ := jsonx.Unquote(m.Value)
+			return s == typ
+		}
+	}
+	return false
+}
+
+func checkMessage(i int, msg []byte) ([]byte, *llm.Error) {
 	// Field names are built only on the error path: this runs for every message of every
 	// request.
 	field := func(name string) string {
@@ -430,7 +514,7 @@ func checkMessage(i int, msg []byte) *llm.Error {
 		return fmt.Sprintf("messages[%d].%s", i, name)
 	}
 	if jsonx.KindOfValue(msg) != jsonx.KindObject {
-		return typeErr(field(""), msg, "an object")
+		return nil, typeErr(field(""), msg, "an object")
 	}
 	var role, content []byte
 	hasToolCalls := false
@@ -440,7 +524,7 @@ func checkMessage(i int, msg []byte) *llm.Error {
 		switch k := jsonx.KindOfValue(m.Value); {
 		case m.KeyIs("role"):
 			if k != jsonx.KindString {
-				return typeErr(field("role"), m.Value, "a string")
+				return nil, typeErr(field("role"), m.Value, "a string")
 			}
 			role = m.Value[1 : len(m.Value)-1]
 		case m.KeyIs("content"):
@@ -449,18 +533,18 @@ func checkMessage(i int, msg []byte) *llm.Error {
 			case jsonx.KindString, jsonx.KindNull:
 			case jsonx.KindArray:
 				if err := checkParts(i, m.Value); err != nil {
-					return err
+					return nil, err
 				}
 			default:
-				return typeErr(field("content"), m.Value, "a string, an array of content parts, or null")
+				return nil, typeErr(field("content"), m.Value, "a string, an array of content parts, or null")
 			}
 		case m.KeyIs("name"), m.KeyIs("tool_call_id"):
 			if k != jsonx.KindString {
-				return typeErr(field(string(m.Key)), m.Value, "a string")
+				return nil, typeErr(field(string(m.Key)), m.Value, "a string")
 			}
 		case m.KeyIs("tool_calls"):
 			if k != jsonx.KindArray && k != jsonx.KindNull {
-				return typeErr(field("tool_calls"), m.Value, "an array")
+				return nil, typeErr(field("tool_calls"), m.Value, "an array")
 			}
 			hasToolCalls = k == jsonx.KindArray && len(m.Value) > 2
 		}
@@ -468,15 +552,15 @@ func checkMessage(i int, msg []byte) *llm.Error {
 	noContent := content == nil || jsonx.IsNull(content)
 	switch {
 	case role == nil:
-		return llm.BadRequest(field("role"), "`%s` is required", field("role"))
+		return nil, llm.BadRequest(field("role"), "`%s` is required", field("role"))
 	case !roles[string(role)]:
-		return llm.BadRequest(field("role"), "`%s` must be one of system, developer, user, assistant, tool; got %q", field("role"), role)
+		return nil, llm.BadRequest(field("role"), "`%s` must be one of system, developer, user, assistant, tool; got %q", field("role"), role)
 	case string(role) != "assistant" && noContent:
-		return llm.BadRequest(field("content"), "`%s` is required for %s messages", field("content"), role)
+		return nil, llm.BadRequest(field("content"), "`%s` is required for %s messages", field("content"), role)
 	case string(role) == "assistant" && noContent && !hasToolCalls:
-		return llm.BadRequest(field("content"), "`%s` is required unless the assistant message has tool_calls", field("content"))
+		return nil, llm.BadRequest(field("content"), "`%s` is required unless the assistant message has tool_calls", field("content"))
 	}
-	return nil
+	return role, nil
 }
 
 // checkParts validates multi-part content: each part is an object with a string type.

@@ -169,7 +169,7 @@ func appendError(dst []byte, e *llm.Error) []byte {
 	} else {
 		dst = append(dst, "null"...)
 	}
-	if e.Provider != "" || e.Raw != "" {
+	if e.Provider != "" || e.Raw != "" || len(e.Attempts) > 0 {
 		dst = append(dst, `,"metadata":{`...)
 		sep := false
 		if e.Provider != "" {
@@ -183,10 +183,38 @@ func appendError(dst []byte, e *llm.Error) []byte {
 			}
 			dst = append(dst, `"raw":`...)
 			dst = jsonx.AppendString(dst, e.Raw)
+			sep = true
+		}
+		if len(e.Attempts) > 0 {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = appendAttempts(dst, e.Attempts)
 		}
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// appendAttempts lists every endpoint a failed request tried, so a client (and the
+// person reading its logs) sees which providers failed how, not just the last one.
+func appendAttempts(dst []byte, as []llm.Attempt) []byte {
+	dst = append(dst, `"attempts":[`...)
+	for i, a := range as {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"model":`...)
+		dst = jsonx.AppendString(dst, a.Model)
+		dst = append(dst, `,"provider":`...)
+		dst = jsonx.AppendString(dst, a.Provider)
+		dst = append(dst, `,"status":`...)
+		dst = strconv.AppendInt(dst, int64(a.Status), 10)
+		dst = append(dst, `,"reason":`...)
+		dst = jsonx.AppendString(dst, a.Reason)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }
 
 // appendErrorBody appends a whole error response body.

@@ -36,6 +36,8 @@ type Error struct {
 	Raw string
 	// RetryAfter is the upstream's Retry-After value, passed on to the client.
 	RetryAfter string
+	// Attempts lists every endpoint tried before giving up (metadata.attempts).
+	Attempts []Attempt
 	// Err is the underlying cause, for logs; it is never shown to clients.
 	Err error
 }
@@ -67,4 +69,13 @@ func AsError(err error) *Error {
 		return e
 	}
 	return &Error{Status: http.StatusInternalServerError, Type: TypeServer, Message: "internal error", Err: err}
+}
+
+// Attempt is one try of one endpoint, as reported to a client whose request failed.
+type Attempt struct {
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	// Status is the HTTP status the attempt ended with (0 when it was never sent).
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
 }

@@ -28,8 +28,23 @@ type Request struct {
 	Messages int
 	// HasTools reports whether `tools` is a non-empty array.
 	HasTools bool
-	// SessionID is `session_id` from the body, empty when absent.
+	// SessionID is `session_id` from the body, else the x-session-id header; empty when
+	// neither was sent. It pins a conversation to one endpoint (sticky routing).
 	SessionID string
+	// PromptCacheKey is OpenAI's `prompt_cache_key`, the next sticky key after SessionID.
+	PromptCacheKey string
+	// PromptHash hashes the first system message and the first user message as sent: the
+	// sticky key of a conversation that names none. 0 when there is neither.
+	PromptHash uint64
+	// Provider is the raw `provider` object (OpenRouter's routing preferences), nil when
+	// absent; the router parses it. Route is the legacy top-level `route` string.
+	Provider []byte
+	Route    string
+	// Params is the set of known parameters the body sends (non-null), for matching
+	// against what each endpoint supports.
+	Params ParamSet
+	// MaxTokens is max_completion_tokens, else max_tokens; 0 when neither was sent.
+	MaxTokens int
 	// Received is when the node finished reading the request.
 	Received time.Time
 }
@@ -67,6 +82,11 @@ type Response struct {
 	Provider string
 	// Model is the node's id of the model that served the call.
 	Model string
+	// Route describes the attempts that led here, for the X-Crossroads-Route header.
+	Route string
+	// Dropped are parameters the request sent that the serving endpoint does not support
+	// and that were therefore not forwarded.
+	Dropped ParamSet
 	// Release returns buffers behind Body to their pool; nil when there is nothing to return.
 	// The HTTP layer calls it after writing Body.
 	Release func()

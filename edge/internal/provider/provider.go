@@ -15,7 +15,7 @@ import (
 
 // Provider sends chat calls to one upstream.
 //
-// Chat sends req to the upstream with the model field set to upstreamModel and returns as
+// Chat sends req to the upstream with the model field set to t.Model and returns as
 // soon as the upstream answered: with the whole body for a non-streamed call, or with a
 // stream positioned before its first event. The node can still fail over until it writes
 // to its client, so Chat never writes anywhere itself. Failures are *llm.Error values
@@ -26,7 +26,16 @@ type Provider interface {
 	Name() string
 	// DisplayName is what responses show as `provider`.
 	DisplayName() string
-	Chat(ctx context.Context, req *llm.Request, upstreamModel string) (*llm.Response, error)
+	Chat(ctx context.Context, req *llm.Request, t Target) (*llm.Response, error)
+}
+
+// Target is what the router decided for one attempt at one endpoint.
+type Target struct {
+	// Model is the model id the upstream expects.
+	Model string
+	// Drop are parameters the endpoint does not support: they are left out of the body
+	// rather than sent to an upstream that would reject or silently ignore them.
+	Drop llm.ParamSet
 }
 
 type connectTimeoutKey struct{}

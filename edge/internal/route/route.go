@@ -1,97 +1,324 @@
-// Package route owns choosing where a request goes: resolving the requested model (and
-// OpenRouter's `models` fallback list) to provider endpoints and trying them in order until
-// one answers, failing over only before anything reached the client.
+// Package route owns choosing where a request goes and getting it there: resolving the
+// requested model (and OpenRouter's `models` fallback list and `:nitro`/`:floor`
+// variants) to provider endpoints, filtering them by the request's `provider` preferences,
+// ordering them (price-weighted load balancing, explicit sorts, sticky conversations,
+// health), and running the attempts — failing over, or hedging, only before anything
+// reached the client.
 //
-// This is the foundation the routing engine grows from: ordering by price, latency and
-// health, provider preferences and circuit breakers plug in here.
+// Per-endpoint live statistics and circuit breakers are in route/health; route plugins
+// plug in through Ranker.
 package route
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
 	"github.com/crossroads-llm/crossroads/edge/internal/pipeline"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider"
+	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
 )
 
-// Router is the terminal pipeline stage: it resolves models and runs the attempts.
+// Ranker is the extension point of routing: a stage that sees the ordered candidates of a
+// request and may reorder or drop them (route plugins implement it). It returns the new
+// list, which must hold only candidates it was given; returning the input unchanged is
+// the cheap "no opinion". It must not block for long: the request waits on it.
+type Ranker interface {
+	Rank(ctx context.Context, req *llm.Request, cands []Candidate) []Candidate
+}
+
+// Options configure a Router. Health and Sticky outlive router generations: pass the same
+// ones to the router built by a reload.
+type Options struct {
+	Catalog *catalog.Catalog
+	// Providers are the adapters by provider slug; every catalog endpoint must have one.
+	Providers map[string]provider.Provider
+	Health    *health.Registry
+	// Sticky pins conversations; nil turns sticky routing off.
+	Sticky *Sticky
+	// FirstByteTimeout bounds one attempt's wait for its first byte (a provider's own
+	// FirstByteTimeout wins); TotalTimeout bounds all attempts until one answers.
+	FirstByteTimeout, TotalTimeout time.Duration
+	MaxAttempts                    int
+	// LatencyOutlier: an endpoint whose TTFT exceeds this multiple of its model's fastest
+	// leaves the load-balanced first pick. 0 disables.
+	LatencyOutlier float64
+	Hedge          Hedge
+	Rankers        []Ranker
+	Log            *slog.Logger
+}
+
+// Hedge configures hedged attempts: when the first attempt has not produced its first
+// byte after Delay (0: its endpoint's TTFT p95, clamped to [MinDelay, MaxDelay]), the next
+// candidate starts too; the first to answer wins and the other is cancelled.
+type Hedge struct {
+	Enabled                   bool
+	Delay, MinDelay, MaxDelay time.Duration
+}
+
+// Router is the terminal pipeline stage: it decides and runs the attempts.
 type Router struct {
 	cat       *catalog.Catalog
-	providers map[string]provider.Provider
+	adapters  []provider.Provider // by endpoint ID
+	health    []*health.Endpoint  // by endpoint ID
+	reg       *health.Registry
+	sticky    *Sticky
+	firstByte []time.Duration // by endpoint ID
+	price     []float64       // blended price, by endpoint ID
+	weight    []float64       // load-balancing weight, by endpoint ID
+	total     time.Duration
+	attempts  int
+	outlier   float64
+	hedge     Hedge
+	rankers   []Ranker
 	log       *slog.Logger
+	plans     sync.Pool
 }
 
 var _ pipeline.Handler = (*Router)(nil)
 
 // New returns a router over a catalog and the providers its endpoints name.
-func New(cat *catalog.Catalog, providers map[string]provider.Provider, log *slog.Logger) (*Router, error) {
-	for _, m := range cat.Models() {
-		for _, ep := range m.Endpoints {
-			if _, ok := providers[ep.Provider]; !ok {
-				return nil, fmt.Errorf("route: model %s names provider %q, which is not configured", m.ID, ep.Provider)
-			}
+func New(o Options) (*Router, error) {
+	if o.Health == nil {
+		o.Health = health.NewRegistry(health.Config{})
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.FirstByteTimeout <= 0 {
+		o.FirstByteTimeout = 120 * time.Second
+	}
+	if o.TotalTimeout <= 0 {
+		o.TotalTimeout = 10 * time.Minute
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 6
+	}
+	eps := o.Catalog.Endpoints()
+	r := &Router{
+		cat: o.Catalog, reg: o.Health, sticky: o.Sticky, total: o.TotalTimeout, attempts: o.MaxAttempts,
+		outlier: o.LatencyOutlier, hedge: o.Hedge, rankers: o.Rankers, log: o.Log,
+		adapters: make([]provider.Provider, len(eps)), health: make([]*health.Endpoint, len(eps)),
+		firstByte: make([]time.Duration, len(eps)),
+		price:     make([]float64, len(eps)), weight: make([]float64, len(eps)),
+	}
+	for i, ep := range eps {
+		if ep.ID != i {
+			return nil, fmt.Errorf("route: new: endpoint %s has ID %d at index %d", ep.Key, ep.ID, i)
+		}
+		p, ok := o.Providers[ep.Provider]
+		if !ok {
+			return nil, fmt.Errorf("route: new: endpoint %s names provider %q, which has no adapter", ep.Key, ep.Provider)
+		}
+		r.adapters[i] = p
+		r.health[i] = o.Health.Get(ep.Key)
+		r.price[i] = ep.Pricing.Blended()
+		r.weight[i] = inverseSquare(r.price[i])
+		r.firstByte[i] = o.FirstByteTimeout
+		if pc := o.Catalog.Provider(ep.Provider); pc != nil && pc.FirstByteTimeout > 0 {
+			r.firstByte[i] = pc.FirstByteTimeout
 		}
 	}
-	return &Router{cat: cat, providers: providers, log: log}, nil
+	r.plans.New = func() any {
+		return &plan{cands: make([]Candidate, 0, 64), spare: make([]Candidate, 0, 64), keys: make([]uint64, 0, 64)}
+	}
+	return r, nil
 }
 
-// Serve tries the requested model, then each model of req.Models, over each of their
-// endpoints, until one answers. Errors the client caused (4xx other than 408 and 429) stop
-// the search: another provider would refuse the same request.
+// Health returns the live state of the endpoint with the given catalog ID.
+func (r *Router) Health(id int) *health.Endpoint { return r.health[id] }
+
+// Serve decides the candidates for req and tries them until one answers.
 func (r *Router) Serve(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	var last error
-	tried := 0
-	for i := -1; i < len(req.Models); i++ {
-		id := req.Model
-		if i >= 0 {
-			id = req.Models[i]
-			if id == req.Model {
-				continue
-			}
-		} else if id == "" {
-			continue
+	p := r.plans.Get().(*plan)
+	defer r.plans.Put(p)
+	p.reset()
+	p.now = time.Now().UnixNano()
+	if err := ParsePrefs(&p.prefs, req.Provider, req.Route); err != nil {
+		return nil, err
+	}
+	conv, sticky := uint64(0), false
+	if err := r.decide(p, req); err != nil {
+		return nil, err
+	}
+	if r.sticky != nil && p.prefs.loadBalanced() {
+		conv, sticky = r.sticky.conversation(req, p.cands[0].Model.ID)
+		if sticky {
+			r.applyPin(p, conv)
 		}
+	}
+	cands := p.cands
+	for _, rk := range r.rankers {
+		cands = rk.Rank(ctx, req, cands)
+		if len(cands) == 0 {
+			return nil, &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "model",
+				Message: "a routing rule left no endpoint for this request"}
+		}
+	}
+	var res served
+	var err error
+	if r.hedge.Enabled && len(cands) > 1 {
+		res, err = r.runHedged(ctx, req, cands)
+	} else {
+		res, err = r.run(ctx, req, cands)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sticky {
+		r.sticky.remember(conv, res.endpointKey, time.Now().UnixNano())
+	}
+	return res.Response, nil
+}
+
+// decide resolves the request's models and fills p.cands, filtered and ordered.
+func (r *Router) decide(p *plan, req *llm.Request) *llm.Error {
+	group := 0
+	consider := func(id string, primary bool) {
 		m, ok := r.cat.Resolve(id)
 		if !ok {
-			if last == nil {
-				last = notFound(id)
+			var variant string
+			m, variant, ok = r.cat.ResolveVariant(id)
+			// Only the dynamic variants are routing: ":free", ":extended" and the like are
+			// models of their own, and serving the base model for them would be a lie.
+			ok = ok && (variant == "nitro" || variant == "floor")
+			if ok && primary {
+				p.variant = variant
 			}
+		}
+		if !ok {
+			if p.notFoun == "" {
+				p.notFoun = id
+			}
+			return
+		}
+		p.found = true
+		for _, ep := range m.Endpoints {
+			r.admit(p, req, m, ep, group)
+		}
+		group++
+	}
+	if req.Model != "" {
+		consider(req.Model, true)
+	}
+	for _, id := range req.Models {
+		if id != req.Model {
+			consider(id, req.Model == "")
+		}
+	}
+	switch p.variant {
+	case "nitro":
+		if p.prefs.Sort == SortNone {
+			p.prefs.Sort = SortThroughput
+		}
+	case "floor":
+		if p.prefs.Sort == SortNone {
+			p.prefs.Sort = SortPrice
+		}
+	}
+	if len(p.cands) == 0 {
+		return r.noCandidates(p, req)
+	}
+	r.order(p)
+	if !p.prefs.AllowFallbacks && len(p.prefs.Order) == 0 {
+		// Only the primary endpoint of each model: the client would rather see its error.
+		out := p.cands[:0]
+		for i, c := range p.cands {
+			if i == 0 || c.group != p.cands[i-1].group {
+				out = append(out, c)
+			}
+		}
+		p.cands = out
+	}
+	return nil
+}
+
+// applyPin moves the endpoint the conversation is pinned to to the front, while it is
+// still a candidate and healthy. A pin to a degraded endpoint is left alone here; the
+// attempt that serves elsewhere re-pins the conversation.
+func (r *Router) applyPin(p *plan, conv uint64) {
+	key, ok := r.sticky.lookup(conv, p.now)
+	if !ok {
+		return
+	}
+	c := p.cands
+	for i := range c {
+		if c[i].group != c[0].group {
+			return
+		}
+		if c[i].Endpoint.Key != key {
+			continue
+		}
+		if c[i].Degraded || i == 0 {
+			return
+		}
+		pinned := c[i]
+		copy(c[1:i+1], c[:i])
+		c[0] = pinned
+		return
+	}
+}
+
+func (r *Router) noCandidates(p *plan, req *llm.Request) *llm.Error {
+	if !p.found {
+		if p.notFoun == "" {
+			return llm.BadRequest("model", "no model given: set `model` or `models`")
+		}
+		return notFound(p.notFoun)
+	}
+	if p.why[whyCircuit] == p.seen {
+		ra, limited := r.retryAfter(p, req)
+		if limited {
+			return &llm.Error{Status: http.StatusTooManyRequests, Type: llm.TypeRateLimit, RetryAfter: ra,
+				Message: "every endpoint for this model is rate limited by its provider; retry after the Retry-After delay"}
+		}
+		return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.TypeUnavailable, RetryAfter: ra,
+			Message: "every endpoint for this model is cooling down after repeated failures (circuit open); retry shortly"}
+	}
+	if p.why[whyTools] == p.seen {
+		return &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "tools",
+			Message: "no endpoint of the requested model supports tool use; GET /api/v1/models/{author}/{slug}/endpoints lists each endpoint's supported_parameters"}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "no endpoint of the requested model matches this request: of %d endpoints", p.seen)
+	sep := " "
+	for i, n := range p.why {
+		if n > 0 {
+			fmt.Fprintf(&b, "%s%d left out by %s", sep, n, whyText[i])
+			sep = ", "
+		}
+	}
+	return &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "provider", Message: b.String()}
+}
+
+// retryAfter is when the first breaker of the requested models closes, in seconds, and
+// whether every open breaker is a provider's rate limit.
+func (r *Router) retryAfter(p *plan, req *llm.Request) (string, bool) {
+	var soonest int64
+	limited := true
+	for _, id := range append([]string{req.Model}, req.Models...) {
+		m, ok := r.cat.Resolve(id)
+		if !ok {
 			continue
 		}
 		for _, ep := range m.Endpoints {
-			p := r.providers[ep.Provider]
-			if p == nil {
-				last = notFound(id)
-				continue
+			h := r.health[ep.ID]
+			if u := h.OpenUntil(); u > p.now && (soonest == 0 || u < soonest) {
+				soonest = u
 			}
-			tried++
-			resp, err := p.Chat(ctx, req, ep.UpstreamID)
-			if err == nil {
-				resp.Model = m.ID
-				resp.Provider = p.DisplayName()
-				return resp, nil
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			last = err
-			if !retryable(err) {
-				return nil, err
-			}
-			r.log.LogAttrs(ctx, slog.LevelDebug, "route: attempt failed, trying the next endpoint",
-				slog.String("model", m.ID), slog.String("provider", ep.Provider), slog.Any("err", err))
+			limited = limited && h.RateLimited(p.now)
 		}
 	}
-	if last == nil {
-		last = llm.BadRequest("model", "no model given: set `model` or `models`")
+	if soonest == 0 {
+		return "", false
 	}
-	return nil, last
+	return fmt.Sprint(max(1, (soonest-p.now+int64(time.Second)-1)/int64(time.Second))), limited
 }
 
 func notFound(id string) *llm.Error {
@@ -100,13 +327,4 @@ func notFound(id string) *llm.Error {
 		msg += " (set OPENAI_API_KEY to serve OpenAI models)"
 	}
 	return &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "model", Message: msg}
-}
-
-// retryable reports whether another endpoint might succeed where this one failed.
-func retryable(err error) bool {
-	var e *llm.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	return e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500
 }

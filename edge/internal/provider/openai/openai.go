@@ -87,10 +87,10 @@ func (p *Provider) Name() string { return p.cfg.Name }
 func (p *Provider) DisplayName() string { return p.cfg.DisplayName }
 
 // Chat sends req upstream. See provider.Provider.
-func (p *Provider) Chat(ctx context.Context, req *llm.Request, upstreamModel string) (*llm.Response, error) {
+func (p *Provider) Chat(ctx context.Context, req *llm.Request, t provider.Target) (*llm.Response, error) {
 	body := newBody(len(req.Body) + 256)
 	var err error
-	*body.buf, err = RewriteRequest((*body.buf)[:0], req.Body, upstreamModel, req.Stream)
+	*body.buf, err = RewriteRequest((*body.buf)[:0], req.Body, t, req.Stream)
 	if err != nil {
 		body.release()
 		return nil, &llm.Error{Status: http.StatusBadRequest, Type: llm.TypeInvalidRequest, Message: "request body could not be rewritten for the upstream", Err: err}
@@ -343,10 +343,11 @@ func (s *stream) Close() error {
 var routerOnly = []string{"models", "provider", "route", "transforms", "plugins", "session_id", "usage", "debug", "preset"}
 
 // RewriteRequest appends to dst the client's body as the upstream should see it: model
-// replaced by upstreamModel, router-only fields removed, and, for streams,
+// replaced by t.Model, router-only fields and t.Drop removed, and, for streams,
 // stream_options.include_usage forced on so the node always learns the usage. Every other
 // byte is copied as the client sent it.
-func RewriteRequest(dst, body []byte, upstreamModel string, stream bool) ([]byte, error) {
+func RewriteRequest(dst, body []byte, t provider.Target, stream bool) ([]byte, error) {
+	upstreamModel := t.Model
 	dst = append(dst, '{')
 	n := 0
 	sep := func() {
@@ -384,6 +385,9 @@ members:
 				continue members
 			}
 		}
+		if t.Drop != 0 && dropped(t.Drop, m) {
+			continue
+		}
 		sep()
 		dst = append(dst, body[m.Start:m.End]...)
 	}
@@ -416,4 +420,29 @@ func appendStreamOptions(dst, v []byte) []byte {
 		}
 	}
 	return append(dst, '}')
+}
+
+// dropped reports whether member m carries a parameter of drop.
+func dropped(drop llm.ParamSet, m *jsonx.Member) bool {
+	var buf [64]byte
+	p, ok := llm.ParamByName(string(m.Name(&buf)))
+	if !ok {
+		return false
+	}
+	if drop.Has(p) {
+		return true
+	}
+	// Structured outputs travel in response_format: an endpoint without them loses the
+	// json_schema format but keeps a plain json_object one.
+	return p == llm.ParamResponseFormat && drop.Has(llm.ParamStructuredOutputs) && isJSONSchema(m.Value)
+}
+
+func isJSONSchema(v []byte) bool {
+	it := jsonx.Object(v)
+	for it.Next() {
+		if m := it.Member(); m.KeyIs("type") {
+			return string(m.Value) == `"json_schema"`
+		}
+	}
+	return false
 }

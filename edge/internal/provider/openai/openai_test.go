@@ -22,19 +22,26 @@ func TestRewriteRequest(t *testing.T) {
 		in     string
 		stream bool
 		want   map[string]string // member -> expected raw JSON; "" means absent
+		drop   llm.ParamSet
 	}{
 		{"model replaced", `{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.5}`, false,
-			map[string]string{"model": `"gpt-4o"`, "temperature": `0.5`, "messages": `[{"role":"user","content":"hi"}]`, "stream_options": ""}},
+			map[string]string{"model": `"gpt-4o"`, "temperature": `0.5`, "messages": `[{"role":"user","content":"hi"}]`, "stream_options": ""}, 0},
 		{"router fields dropped", `{"model":"a","messages":[],"models":["b"],"provider":{"order":["x"]},"session_id":"s","usage":{"include":true},"transforms":[],"route":"fallback","plugins":[],"user":"u"}`, false,
-			map[string]string{"models": "", "provider": "", "session_id": "", "usage": "", "transforms": "", "route": "", "plugins": "", "user": `"u"`}},
+			map[string]string{"models": "", "provider": "", "session_id": "", "usage": "", "transforms": "", "route": "", "plugins": "", "user": `"u"`}, 0},
 		{"stream adds include_usage", `{"model":"a","messages":[],"stream":true}`, true,
-			map[string]string{"stream_options": `{"include_usage":true}`, "stream": "true"}},
+			map[string]string{"stream_options": `{"include_usage":true}`, "stream": "true"}, 0},
 		{"stream keeps other options", `{"model":"a","stream":true,"stream_options":{"include_usage":false,"include_obfuscation":false}}`, true,
-			map[string]string{"stream_options": `{"include_usage":true,"include_obfuscation":false}`}},
+			map[string]string{"stream_options": `{"include_usage":true,"include_obfuscation":false}`}, 0},
 		{"stream_options null", `{"model":"a","stream":true,"stream_options":null}`, true,
-			map[string]string{"stream_options": `{"include_usage":true}`}},
-		{"escaped model key", `{"mod\u0065l":"x","messages":[]}`, false, map[string]string{"model": `"up"`}},
-		{"duplicate model keys both replaced", `{"model":"x","model":"y"}`, false, map[string]string{"model": `"up"`}},
+			map[string]string{"stream_options": `{"include_usage":true}`}, 0},
+		{"escaped model key", `{"mod\u0065l":"x","messages":[]}`, false, map[string]string{"model": `"up"`}, 0},
+		{"duplicate model keys both replaced", `{"model":"x","model":"y"}`, false, map[string]string{"model": `"up"`}, 0},
+		{"unsupported parameters dropped", `{"model":"a","top_k":3,"min_p":0.1,"temperature":0}`, false,
+			map[string]string{"top_k": "", "min_p": "", "temperature": "0"}, llm.ParamSet(0).With(llm.ParamTopK).With(llm.ParamMinP)},
+		{"structured outputs dropped, json_object kept", `{"model":"a","response_format":{"type":"json_object"}}`, false,
+			map[string]string{"response_format": `{"type":"json_object"}`}, llm.ParamSet(0).With(llm.ParamStructuredOutputs)},
+		{"structured outputs dropped, json_schema removed", `{"model":"a","response_format":{"type":"json_schema","json_schema":{}}}`, false,
+			map[string]string{"response_format": ""}, llm.ParamSet(0).With(llm.ParamStructuredOutputs)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +49,7 @@ func TestRewriteRequest(t *testing.T) {
 			if want := tt.want["model"]; want != "" && want != `"up"` {
 				model = strings.Trim(want, `"`)
 			}
-			out, err := RewriteRequest(nil, []byte(tt.in), model, tt.stream)
+			out, err := RewriteRequest(nil, []byte(tt.in), provider.Target{Model: model, Drop: tt.drop}, tt.stream)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +74,7 @@ func TestRewriteRequest(t *testing.T) {
 			}
 		})
 	}
-	if _, err := RewriteRequest(nil, []byte(`{"model":`), "x", false); err == nil {
+	if _, err := RewriteRequest(nil, []byte(`{"model":`), provider.Target{Model: "x"}, false); err == nil {
 		t.Fatal("malformed body accepted")
 	}
 }
@@ -103,7 +110,7 @@ func TestChatSendsRewrittenBody(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"id":"c","object":"chat.completion","choices":[]}`)
 	})
-	resp, err := p.Chat(context.Background(), chatReq(false), "m-upstream")
+	resp, err := p.Chat(context.Background(), chatReq(false), provider.Target{Model: "m-upstream"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +150,7 @@ func TestChatErrors(t *testing.T) {
 				w.WriteHeader(tt.status)
 				io.WriteString(w, tt.body)
 			})
-			_, err := p.Chat(context.Background(), chatReq(false), "m")
+			_, err := p.Chat(context.Background(), chatReq(false), provider.Target{Model: "m"})
 			var e *llm.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("err = %v, want *llm.Error", err)
@@ -166,7 +173,7 @@ func TestChatTimeoutIs408(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	_, err := p.Chat(context.Background(), chatReq(false), "m")
+	_, err := p.Chat(context.Background(), chatReq(false), provider.Target{Model: "m"})
 	var e *llm.Error
 	if !errors.As(err, &e) || e.Status != http.StatusRequestTimeout {
 		t.Fatalf("err = %v, want 408", err)
@@ -184,7 +191,7 @@ func TestChatCallerCancelReturnsContextError(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := p.Chat(ctx, chatReq(false), "m")
+	_, err := p.Chat(ctx, chatReq(false), provider.Target{Model: "m"})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -201,7 +208,7 @@ func TestChatUnreachableIs502(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Chat(context.Background(), chatReq(false), "m")
+	_, err = p.Chat(context.Background(), chatReq(false), provider.Target{Model: "m"})
 	var e *llm.Error
 	if !errors.As(err, &e) || e.Status != http.StatusBadGateway || !strings.Contains(e.Raw, "refused") {
 		t.Fatalf("err = %v, want 502 with the dial error as raw", err)
@@ -219,7 +226,7 @@ func TestChatStream(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: {\"a\":1}\n\n: comment\n\ndata: [DONE]\n\n")
 	})
-	resp, err := p.Chat(context.Background(), chatReq(true), "m")
+	resp, err := p.Chat(context.Background(), chatReq(true), provider.Target{Model: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +252,7 @@ func TestChatStreamWithoutEventStream(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"id":"x"}`)
 	})
-	_, err := p.Chat(context.Background(), chatReq(true), "m")
+	_, err := p.Chat(context.Background(), chatReq(true), provider.Target{Model: "m"})
 	var e *llm.Error
 	if !errors.As(err, &e) || e.Status != http.StatusBadGateway {
 		t.Fatalf("err = %v, want 502", err)
@@ -258,7 +265,7 @@ func TestChatResponseTooLarge(t *testing.T) {
 	}))
 	defer srv.Close()
 	p, _ := New(Config{Name: "big", BaseURL: srv.URL, MaxResponseBytes: 1024}, provider.NewTransport())
-	_, err := p.Chat(context.Background(), chatReq(false), "m")
+	_, err := p.Chat(context.Background(), chatReq(false), provider.Target{Model: "m"})
 	var e *llm.Error
 	if !errors.As(err, &e) || e.Status != http.StatusBadGateway || !strings.Contains(e.Message, "larger than") {
 		t.Fatalf("err = %v", err)
@@ -270,6 +277,6 @@ func BenchmarkRewriteRequest(b *testing.B) {
 	dst := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		dst, _ = RewriteRequest(dst[:0], body, "gpt-4o-mini", true)
+		dst, _ = RewriteRequest(dst[:0], body, provider.Target{Model: "gpt-4o-mini"}, true)
 	}
 }
