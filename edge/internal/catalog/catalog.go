@@ -450,6 +450,7 @@ func (b *builder) finish() error {
 			}
 			c.byID[id] = m
 		}
+		m.Index = len(c.models)
 		c.models = append(c.models, m)
 	}
 	return nil
@@ -555,7 +556,7 @@ func (c *Catalog) passFor(id string) *passthrough {
 }
 
 func passModel(id string, shared *Endpoint, upstream string) *Model {
-	m := &Model{ID: id, Name: id, InputModalities: []string{"text"}, OutputModalities: []string{"text"}}
+	m := &Model{ID: id, Name: id, Index: -1, InputModalities: []string{"text"}, OutputModalities: []string{"text"}}
 	ep := *shared
 	ep.UpstreamID = upstream
 	ep.Model = m

@@ -83,6 +83,9 @@ type Endpoint struct {
 // Model is one model clients can ask for.
 type Model struct {
 	ID, Name, Description string
+	// Index is the model's place in Models(), so per-model state can live in a slice; -1
+	// for a model built for a passthrough id.
+	Index int
 	// Created is when the model appeared in this catalog (unix seconds).
 	Created             int64
 	ContextLength       int

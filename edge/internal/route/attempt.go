@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider"
@@ -237,8 +238,13 @@ func routeHeader(tried []outcome, winner *Candidate) string {
 // Retry-After), so clients back off rather than treat it as an outage.
 func (r *Router) failure(req *llm.Request, cands []Candidate, tried []outcome) error {
 	if len(tried) == 0 {
-		return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.TypeUnavailable,
-			Message: "every endpoint for this model is being probed after failures; retry shortly", RetryAfter: "1"}
+		// Every candidate was refused at attempt time: breakers that opened since the
+		// snapshot, or half-open ones whose single probe is already out.
+		eps := make([]*catalog.Endpoint, len(cands))
+		for i := range cands {
+			eps[i] = cands[i].Endpoint
+		}
+		return r.circuitOpen(eps, time.Now().UnixNano())
 	}
 	last := *tried[len(tried)-1].err
 	all429 := true

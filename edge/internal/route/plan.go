@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
@@ -72,69 +71,92 @@ type plan struct {
 	found   bool // at least one requested model exists
 	notFoun string
 	variant string
+	models  []*catalog.Model // the request's models, resolved, in order
+	filters bool             // some preference filters endpoints
+	fastest [8]time.Duration // lowest TTFT per model group (the first 8 groups)
+	// hashes of prefs.Order, Only and Ignore, for matching
+	orderH, onlyH, ignoreH []uint64
+}
+
+// fastestOf finds the lowest TTFT among a model's endpoints in service, for model groups
+// beyond the first eight, which admit does not track.
+func (r *Router) fastestOf(p *plan, group int8) time.Duration {
+	var f time.Duration
+	for _, ep := range p.models[group].Endpoints {
+		h := r.health[ep.ID]
+		if t := h.TTFT(); t > 0 && (f == 0 || t < f) && h.State(p.now) != health.Open {
+			f = t
+		}
+	}
+	return f
 }
 
 func (p *plan) reset() {
 	p.prefs = DefaultPrefs()
 	p.cands = p.cands[:0]
+	p.models = p.models[:0]
 	p.why = [numWhy]int{}
 	p.seen, p.found, p.notFoun, p.variant = 0, false, "", ""
+	p.filters, p.fastest = false, [8]time.Duration{}
 }
 
 // matches reports whether a provider preference names the endpoint: its tag, its provider
 // slug (which covers every variant of the provider, as "google-vertex" covers
-// "google-vertex/us-east5" on OpenRouter) or its display name, case-insensitively.
-func matches(pref string, ep *catalog.Endpoint) bool {
-	return strings.EqualFold(pref, ep.Tag) || strings.EqualFold(pref, ep.Provider) || strings.EqualFold(pref, ep.ProviderName)
+// "google-vertex/us-east5" on OpenRouter) or its display name. Preferences are lowercased
+// when parsed and names when the router is built; each side also carries a hash, so the
+// usual mismatch costs one integer comparison per name.
+func (r *Router) matches(pref string, h uint64, ep *catalog.Endpoint) bool {
+	id := ep.ID
+	return (h == r.tagH[id] && pref == r.lowerTag[id]) || (h == r.slugH[id] && pref == r.lowerSlug[id]) ||
+		(h == r.nameH[id] && pref == r.lowerName[id])
 }
 
-func matchesAny(prefs []string, ep *catalog.Endpoint) int {
+// matchesAny returns the index of the first preference that names ep, or -1.
+func (r *Router) matchesAny(prefs []string, hashes []uint64, ep *catalog.Endpoint) int {
 	for i, p := range prefs {
-		if matches(p, ep) {
+		if r.matches(p, hashes[i], ep) {
 			return i
 		}
 	}
 	return -1
 }
 
+// nameHash is FNV-1a: names are a few bytes, and the hash must be the same for a name
+// parsed from a request and the same name in the catalog.
+func nameHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// hashNames fills dst with the hashes of names, growing it as needed.
+func hashNames(dst []uint64, names []string) []uint64 {
+	dst = dst[:0]
+	for _, n := range names {
+		dst = append(dst, nameHash(n))
+	}
+	return dst
+}
+
 // admit applies the hard filters to one endpoint and appends it as a candidate.
 func (r *Router) admit(p *plan, req *llm.Request, m *catalog.Model, ep *catalog.Endpoint, group int) {
 	p.seen++
-	pr := &p.prefs
-	if len(pr.Only) > 0 && matchesAny(pr.Only, ep) < 0 {
-		p.why[whyOnly]++
-		return
+	h := r.health[ep.ID]
+	open := h.State(p.now) == health.Open
+	// Latency outliers are judged against the model's fastest endpoint in service, whatever
+	// this request's filters leave: what the model can do, not what this request allows.
+	if t := h.TTFT(); !open && t > 0 && group < len(p.fastest) && (p.fastest[group] == 0 || t < p.fastest[group]) {
+		p.fastest[group] = t
 	}
-	if len(pr.Ignore) > 0 && matchesAny(pr.Ignore, ep) >= 0 {
-		p.why[whyIgnore]++
-		return
-	}
-	orderIdx := len(pr.Order)
-	if len(pr.Order) > 0 {
-		if i := matchesAny(pr.Order, ep); i >= 0 {
-			orderIdx = i
-		} else if !pr.AllowFallbacks {
-			p.why[whyOrder]++
+	orderIdx := len(p.prefs.Order)
+	if p.filters {
+		var ok bool
+		if orderIdx, ok = r.prefsAdmit(p, ep); !ok {
 			return
 		}
-	}
-	if len(pr.Quantizations) > 0 && !quantizationIn(pr.Quantizations, ep.Quantization) {
-		p.why[whyQuantization]++
-		return
-	}
-	if pr.DenyDataCollection && (ep.Retains || ep.Trains) {
-		p.why[whyDataCollection]++
-		return
-	}
-	if pr.ZDR && ep.Retains {
-		p.why[whyZDR]++
-		return
-	}
-	if (pr.MaxPrice.Prompt >= 0 && ep.Pricing.Prompt > pr.MaxPrice.Prompt) ||
-		(pr.MaxPrice.Completion >= 0 && ep.Pricing.Completion > pr.MaxPrice.Completion) ||
-		(pr.MaxPrice.Request >= 0 && ep.Pricing.Request > pr.MaxPrice.Request) {
-		p.why[whyMaxPrice]++
-		return
 	}
 	missing := req.Params &^ ep.Params
 	if missing.Has(llm.ParamTools) || missing.Has(llm.ParamToolChoice) {
@@ -142,7 +164,7 @@ func (r *Router) admit(p *plan, req *llm.Request, m *catalog.Model, ep *catalog.
 		p.why[whyTools]++
 		return
 	}
-	if pr.RequireParameters && missing != 0 {
+	if p.prefs.RequireParameters && missing != 0 {
 		p.why[whyParameters]++
 		return
 	}
@@ -150,28 +172,78 @@ func (r *Router) admit(p *plan, req *llm.Request, m *catalog.Model, ep *catalog.
 		p.why[whyMaxTokens]++
 		return
 	}
-	h := r.health[ep.ID]
-	if h.State(p.now) == health.Open {
+	if open {
 		p.why[whyCircuit]++
 		return
 	}
-	c := Candidate{
-		Endpoint: ep, Model: m, Health: h, Price: r.price[ep.ID],
-		TTFT: h.TTFT(), Throughput: h.Throughput(), Drop: missing,
-		Degraded: h.Degraded(p.now), group: int8(min(group, 127)), orderIdx: int8(min(orderIdx, 127)),
-	}
+	// Built in place: a candidate is written once per decision, not copied in.
+	p.cands = append(p.cands, Candidate{})
+	c := &p.cands[len(p.cands)-1]
+	c.Endpoint, c.Model, c.Health, c.Price, c.Drop = ep, m, h, r.price[ep.ID], missing
+	c.TTFT, c.Throughput, c.Degraded = h.TTFT(), h.Throughput(), h.Degraded(p.now)
+	c.group, c.orderIdx = int8(min(group, 127)), int8(min(orderIdx, 127))
 	// Structured outputs silently dropped produce prose where JSON was promised: prefer
 	// endpoints that honour them even when the client did not require parameters.
 	if missing.Has(llm.ParamStructuredOutputs) || missing.Has(llm.ParamResponseFormat) {
 		c.MissesPrefs = true
 	}
+	pr := &p.prefs
 	if pr.PreferredMaxLatency.Set && !meetsLatency(h, p.now, &pr.PreferredMaxLatency) {
 		c.MissesPrefs = true
 	}
 	if pr.PreferredMinThroughput.Set && !meetsThroughput(h, p.now, &pr.PreferredMinThroughput) {
 		c.MissesPrefs = true
 	}
-	p.cands = append(p.cands, c)
+}
+
+// prefsAdmit applies the provider preferences that filter (only, ignore, order without
+// fallbacks, quantizations, data policy, max price) and returns the endpoint's place in
+// provider.order.
+func (r *Router) prefsAdmit(p *plan, ep *catalog.Endpoint) (int, bool) {
+	pr := &p.prefs
+	if len(pr.Only) > 0 && r.matchesAny(pr.Only, p.onlyH, ep) < 0 {
+		p.why[whyOnly]++
+		return 0, false
+	}
+	if len(pr.Ignore) > 0 && r.matchesAny(pr.Ignore, p.ignoreH, ep) >= 0 {
+		p.why[whyIgnore]++
+		return 0, false
+	}
+	orderIdx := len(pr.Order)
+	if len(pr.Order) > 0 {
+		if i := r.matchesAny(pr.Order, p.orderH, ep); i >= 0 {
+			orderIdx = i
+		} else if !pr.AllowFallbacks {
+			p.why[whyOrder]++
+			return 0, false
+		}
+	}
+	if len(pr.Quantizations) > 0 && !quantizationIn(pr.Quantizations, ep.Quantization) {
+		p.why[whyQuantization]++
+		return 0, false
+	}
+	if pr.DenyDataCollection && (ep.Retains || ep.Trains) {
+		p.why[whyDataCollection]++
+		return 0, false
+	}
+	if pr.ZDR && ep.Retains {
+		p.why[whyZDR]++
+		return 0, false
+	}
+	if (pr.MaxPrice.Prompt >= 0 && ep.Pricing.Prompt > pr.MaxPrice.Prompt) ||
+		(pr.MaxPrice.Completion >= 0 && ep.Pricing.Completion > pr.MaxPrice.Completion) ||
+		(pr.MaxPrice.Request >= 0 && ep.Pricing.Request > pr.MaxPrice.Request) {
+		p.why[whyMaxPrice]++
+		return 0, false
+	}
+	return orderIdx, true
+}
+
+// filtering reports whether any preference filters endpoints, so the common request
+// without preferences skips those checks for every candidate.
+func (pr *Prefs) filtering() bool {
+	return len(pr.Only) > 0 || len(pr.Ignore) > 0 || len(pr.Order) > 0 || len(pr.Quantizations) > 0 ||
+		pr.DenyDataCollection || pr.ZDR || pr.MaxPrice.Prompt >= 0 || pr.MaxPrice.Completion >= 0 || pr.MaxPrice.Request >= 0
 }
 
 func quantizationIn(list []string, q string) bool {
@@ -216,35 +288,28 @@ func (r *Router) order(p *plan) {
 	c := p.cands
 	pr := &p.prefs
 	// Latency outliers are judged against the fastest candidate of the same model.
-	for lo := 0; lo < len(c); {
-		hi := lo
-		fastest := time.Duration(math.MaxInt64)
-		for hi < len(c) && c[hi].group == c[lo].group {
-			if c[hi].TTFT > 0 && c[hi].TTFT < fastest {
-				fastest = c[hi].TTFT
-			}
-			hi++
-		}
-		if r.outlier > 0 && fastest != math.MaxInt64 {
-			limit := time.Duration(float64(fastest) * r.outlier)
-			for i := lo; i < hi; i++ {
-				c[i].Slow = c[i].TTFT > limit
-			}
-		}
-		lo = hi
-	}
 	for i := range c {
+		x := &c[i]
+		if r.outlier > 0 && x.TTFT > 0 {
+			var fastest time.Duration
+			if int(x.group) < len(p.fastest) {
+				fastest = p.fastest[x.group]
+			} else {
+				fastest = r.fastestOf(p, x.group)
+			}
+			x.Slow = float64(x.TTFT) > float64(fastest)*r.outlier
+		}
 		switch {
-		case c[i].Degraded:
-			c[i].tier = 2
-		case c[i].Slow && pr.Sort == SortNone:
+		case x.Degraded:
+			x.tier = 2
+		case x.Slow && pr.Sort == SortNone:
 			// An explicit latency or throughput sort already ranks slow endpoints; in load
 			// balancing they leave the first pick.
-			c[i].tier = 2
-		case c[i].MissesPrefs:
-			c[i].tier = 1
+			x.tier = 2
+		case x.MissesPrefs:
+			x.tier = 1
 		default:
-			c[i].tier = 0
+			x.tier = 0
 		}
 	}
 	global := pr.PartitionNone && pr.Sort != SortNone
@@ -265,12 +330,13 @@ func (r *Router) order(p *plan) {
 			return cmp.Compare(a.Price, b.Price)
 		})
 	}
-	c = p.cands
-	if !pr.loadBalanced() {
-		return
-	}
-	// Load balancing: the first pick among each model's best-tier endpoints is random,
-	// weighted by the inverse square of price; the rest stay in price order as fallbacks.
+}
+
+// balance is the default load balancing: the first pick among each model's best-tier
+// endpoints is random, weighted by the inverse square of price; the rest stay in price
+// order as fallbacks.
+func (r *Router) balance(p *plan) {
+	c := p.cands
 	for lo := 0; lo < len(c); {
 		hi := lo
 		for hi < len(c) && c[hi].group == c[lo].group && c[hi].tier == c[lo].tier {

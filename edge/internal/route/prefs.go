@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
@@ -88,17 +89,19 @@ func ParsePrefs(p *Prefs, raw []byte, route string) *llm.Error {
 	for it.Next() {
 		m := it.Member()
 		var buf [64]byte
-		name := string(m.Name(&buf))
+		name := m.Name(&buf)
 		v := m.Value
-		field := "provider." + name
+		// Field names are constants, so a valid preference costs no allocation; only an
+		// error spells out what it names.
+		field := prefField(name)
 		var err *llm.Error
-		switch name {
+		switch string(name) {
 		case "order":
-			p.Order, err = stringList(field, v)
+			p.Order, err = providerList(field, v)
 		case "only":
-			p.Only, err = stringList(field, v)
+			p.Only, err = providerList(field, v)
 		case "ignore":
-			p.Ignore, err = stringList(field, v)
+			p.Ignore, err = providerList(field, v)
 		case "quantizations":
 			p.Quantizations, err = stringList(field, v)
 			for i, q := range p.Quantizations {
@@ -121,9 +124,9 @@ func ParsePrefs(p *Prefs, raw []byte, route string) *llm.Error {
 				return llm.BadRequest(field, "`%s` is not supported by this node: its catalog has no distillation terms", field)
 			}
 		case "data_collection":
-			var s string
+			var s []byte
 			if s, err = stringOrNull(field, v); err == nil {
-				switch s {
+				switch string(s) {
 				case "", "allow":
 					p.DenyDataCollection = false
 				case "deny":
@@ -141,6 +144,7 @@ func ParsePrefs(p *Prefs, raw []byte, route string) *llm.Error {
 		case "preferred_min_throughput":
 			p.PreferredMinThroughput, err = parseThreshold(field, v)
 		default:
+			field = "provider." + string(name)
 			return llm.BadRequest(field, "`%s` is not a provider preference; known: order, only, ignore, allow_fallbacks, require_parameters, data_collection, zdr, quantizations, sort, max_price, preferred_max_latency, preferred_min_throughput", field)
 		}
 		if err != nil {
@@ -151,6 +155,38 @@ func ParsePrefs(p *Prefs, raw []byte, route string) *llm.Error {
 		return llm.BadRequest("provider", "`provider` is not a valid JSON object: %v", err)
 	}
 	return nil
+}
+
+var prefFields = map[string]string{}
+
+func init() {
+	for _, n := range []string{"order", "only", "ignore", "quantizations", "allow_fallbacks", "require_parameters",
+		"zdr", "enforce_distillable_text", "data_collection", "sort", "max_price", "preferred_max_latency",
+		"preferred_min_throughput", "sort.by", "sort.partition", "max_price.prompt", "max_price.completion",
+		"max_price.request", "max_price.image", "max_price.audio", "preferred_max_latency.p50",
+		"preferred_max_latency.p75", "preferred_max_latency.p90", "preferred_max_latency.p99",
+		"preferred_min_throughput.p50", "preferred_min_throughput.p75", "preferred_min_throughput.p90",
+		"preferred_min_throughput.p99"} {
+		prefFields[n] = "provider." + n
+	}
+}
+
+// prefField is "provider.<name>" for a known preference, without allocating.
+func prefField(name []byte) string {
+	if f, ok := prefFields[string(name)]; ok {
+		return f
+	}
+	return "provider.?"
+}
+
+// subField is field.name, from the table when known.
+func subField(field string, name []byte) string {
+	var buf [96]byte
+	k := append(append(append(buf[:0], field[len("provider."):]...), '.'), name...)
+	if f, ok := prefFields[string(k)]; ok {
+		return f
+	}
+	return field + "." + string(name)
 }
 
 func typeErr(field string, v []byte, want string) *llm.Error {
@@ -180,6 +216,16 @@ func stringList(field string, v []byte) ([]string, *llm.Error) {
 	return out, nil
 }
 
+// providerList is a list of provider names, lowercased: slugs and display names match
+// without regard to case ("Together" names together).
+func providerList(field string, v []byte) ([]string, *llm.Error) {
+	l, err := stringList(field, v)
+	for i, s := range l {
+		l[i] = strings.ToLower(s)
+	}
+	return l, err
+}
+
 func boolOrNull(field string, v []byte, def bool) (bool, *llm.Error) {
 	switch string(v) {
 	case "true":
@@ -192,15 +238,29 @@ func boolOrNull(field string, v []byte, def bool) (bool, *llm.Error) {
 	return false, typeErr(field, v, "a boolean")
 }
 
-func stringOrNull(field string, v []byte) (string, *llm.Error) {
+// stringOrNull returns a string value's content. Callers compare it with constants, so an
+// unescaped string is returned in place, as bytes, without a copy.
+func stringOrNull(field string, v []byte) ([]byte, *llm.Error) {
 	switch jsonx.KindOfValue(v) {
 	case jsonx.KindNull:
-		return "", nil
+		return nil, nil
 	case jsonx.KindString:
-		s, _ := jsonx.Unquote(v)
+		if !bytesContain(v, '\\') {
+			return v[1 : len(v)-1], nil
+		}
+		s, _ := jsonx.UnquoteBytes(nil, v)
 		return s, nil
 	}
-	return "", typeErr(field, v, "a string")
+	return nil, typeErr(field, v, "a string")
+}
+
+func bytesContain(b []byte, c byte) bool {
+	for _, x := range b {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }
 
 func number(field string, v []byte) (float64, *llm.Error) {
@@ -220,7 +280,7 @@ func parseSort(p *Prefs, field string, v []byte) *llm.Error {
 		if err != nil {
 			return 0, err
 		}
-		switch s {
+		switch string(s) {
 		case "":
 			return SortNone, nil
 		case "price":
@@ -242,23 +302,23 @@ func parseSort(p *Prefs, field string, v []byte) *llm.Error {
 		m := it.Member()
 		switch {
 		case m.KeyIs("by"):
-			s, err := sortOf(field+".by", m.Value)
+			s, err := sortOf("provider.sort.by", m.Value)
 			if err != nil {
 				return err
 			}
 			p.Sort = s
 		case m.KeyIs("partition"):
-			s, err := stringOrNull(field+".partition", m.Value)
+			s, err := stringOrNull("provider.sort.partition", m.Value)
 			if err != nil {
 				return err
 			}
-			switch s {
+			switch string(s) {
 			case "", "model":
 				p.PartitionNone = false
 			case "none":
 				p.PartitionNone = true
 			default:
-				return llm.BadRequest(field+".partition", "`%s.partition` must be \"model\" or \"none\", got %q", field, s)
+				return llm.BadRequest("provider.sort.partition", "`provider.sort.partition` must be \"model\" or \"none\", got %q", s)
 			}
 		default:
 			var buf [64]byte
@@ -279,12 +339,12 @@ func parseMaxPrice(p *Prefs, field string, v []byte) *llm.Error {
 	for it.Next() {
 		m := it.Member()
 		var buf [64]byte
-		name := string(m.Name(&buf))
-		f, err := number(field+"."+name, m.Value)
+		name := m.Name(&buf)
+		f, err := number(subField(field, name), m.Value)
 		if err != nil {
 			return err
 		}
-		switch name {
+		switch string(name) {
 		case "prompt":
 			p.MaxPrice.Prompt = f / 1e6
 		case "completion":
@@ -294,7 +354,7 @@ func parseMaxPrice(p *Prefs, field string, v []byte) *llm.Error {
 		case "image", "audio":
 			// Bounds on prices this node's catalog does not carry: nothing to exceed.
 		default:
-			return llm.BadRequest(field+"."+name, "`%s` takes prompt, completion, request, image and audio", field)
+			return llm.BadRequest(subField(field, name), "`%s` takes prompt, completion, request, image and audio", field)
 		}
 	}
 	return nil
@@ -316,12 +376,12 @@ func parseThreshold(field string, v []byte) (Threshold, *llm.Error) {
 	for it.Next() {
 		m := it.Member()
 		var buf [64]byte
-		name := string(m.Name(&buf))
-		f, err := number(field+"."+name, m.Value)
+		name := m.Name(&buf)
+		f, err := number(subField(field, name), m.Value)
 		if err != nil {
 			return t, err
 		}
-		switch name {
+		switch string(name) {
 		case "p50":
 			t.P50 = f
 		case "p75":
@@ -331,7 +391,7 @@ func parseThreshold(field string, v []byte) (Threshold, *llm.Error) {
 		case "p99":
 			t.P99 = f
 		default:
-			return t, llm.BadRequest(field+"."+name, "`%s` takes p50, p75, p90 and p99", field)
+			return t, llm.BadRequest(subField(field, name), "`%s` takes p50, p75, p90 and p99", field)
 		}
 	}
 	return t, nil

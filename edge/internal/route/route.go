@@ -72,13 +72,17 @@ type Router struct {
 	firstByte []time.Duration // by endpoint ID
 	price     []float64       // blended price, by endpoint ID
 	weight    []float64       // load-balancing weight, by endpoint ID
-	total     time.Duration
-	attempts  int
-	outlier   float64
-	hedge     Hedge
-	rankers   []Ranker
-	log       *slog.Logger
-	plans     sync.Pool
+	// lowercased names provider preferences match, by endpoint ID
+	lowerTag, lowerSlug, lowerName []string
+	tagH, slugH, nameH             []uint64
+	total                          time.Duration
+	attempts                       int
+	outlier                        float64
+	hedge                          Hedge
+	rankers                        []Ranker
+	log                            *slog.Logger
+	plans                          sync.Pool
+	snaps                          []modelSnap // by model index
 }
 
 var _ pipeline.Handler = (*Router)(nil)
@@ -107,6 +111,8 @@ func New(o Options) (*Router, error) {
 		adapters: make([]provider.Provider, len(eps)), health: make([]*health.Endpoint, len(eps)),
 		firstByte: make([]time.Duration, len(eps)),
 		price:     make([]float64, len(eps)), weight: make([]float64, len(eps)),
+		lowerTag: make([]string, len(eps)), lowerSlug: make([]string, len(eps)), lowerName: make([]string, len(eps)),
+		tagH: make([]uint64, len(eps)), slugH: make([]uint64, len(eps)), nameH: make([]uint64, len(eps)),
 	}
 	for i, ep := range eps {
 		if ep.ID != i {
@@ -120,11 +126,14 @@ func New(o Options) (*Router, error) {
 		r.health[i] = o.Health.Get(ep.Key)
 		r.price[i] = ep.Pricing.Blended()
 		r.weight[i] = inverseSquare(r.price[i])
+		r.lowerTag[i], r.lowerSlug[i], r.lowerName[i] = strings.ToLower(ep.Tag), strings.ToLower(ep.Provider), strings.ToLower(ep.ProviderName)
+		r.tagH[i], r.slugH[i], r.nameH[i] = nameHash(r.lowerTag[i]), nameHash(r.lowerSlug[i]), nameHash(r.lowerName[i])
 		r.firstByte[i] = o.FirstByteTimeout
 		if pc := o.Catalog.Provider(ep.Provider); pc != nil && pc.FirstByteTimeout > 0 {
 			r.firstByte[i] = pc.FirstByteTimeout
 		}
 	}
+	r.snaps = make([]modelSnap, len(o.Catalog.Models()))
 	r.plans.New = func() any {
 		return &plan{cands: make([]Candidate, 0, 64), spare: make([]Candidate, 0, 64), keys: make([]uint64, 0, 64)}
 	}
@@ -179,8 +188,50 @@ func (r *Router) Serve(ctx context.Context, req *llm.Request) (*llm.Response, er
 
 // decide resolves the request's models and fills p.cands, filtered and ordered.
 func (r *Router) decide(p *plan, req *llm.Request) *llm.Error {
-	group := 0
+	p.filters = p.prefs.filtering()
+	if p.filters {
+		p.orderH = hashNames(p.orderH, p.prefs.Order)
+		p.onlyH = hashNames(p.onlyH, p.prefs.Only)
+		p.ignoreH = hashNames(p.ignoreH, p.prefs.Ignore)
+	}
+	r.resolve(p, req)
+	if !r.decideFast(p, req) {
+		p.cands, p.why, p.seen = p.cands[:0], [numWhy]int{}, 0
+		for g, m := range p.models {
+			for _, ep := range m.Endpoints {
+				r.admit(p, req, m, ep, g)
+			}
+		}
+		if len(p.cands) == 0 {
+			return r.noCandidates(p, req)
+		}
+		r.order(p)
+	}
+	if p.prefs.loadBalanced() {
+		r.balance(p)
+	}
+	if !p.prefs.AllowFallbacks && len(p.prefs.Order) == 0 {
+		// Only the primary endpoint of each model: the client would rather see its error.
+		out := p.cands[:0]
+		for i, c := range p.cands {
+			if i == 0 || c.group != p.cands[i-1].group {
+				out = append(out, c)
+			}
+		}
+		p.cands = out
+	}
+	return nil
+}
+
+// resolve fills p.models from the request's model and its `models` list, and applies a
+// :nitro or :floor variant of the primary model to the sort.
+func (r *Router) resolve(p *plan, req *llm.Request) {
 	consider := func(id string, primary bool) {
+		for _, m := range p.models {
+			if m.ID == id {
+				return
+			}
+		}
 		m, ok := r.cat.Resolve(id)
 		if !ok {
 			var variant string
@@ -199,18 +250,13 @@ func (r *Router) decide(p *plan, req *llm.Request) *llm.Error {
 			return
 		}
 		p.found = true
-		for _, ep := range m.Endpoints {
-			r.admit(p, req, m, ep, group)
-		}
-		group++
+		p.models = append(p.models, m)
 	}
 	if req.Model != "" {
 		consider(req.Model, true)
 	}
 	for _, id := range req.Models {
-		if id != req.Model {
-			consider(id, req.Model == "")
-		}
+		consider(id, req.Model == "")
 	}
 	switch p.variant {
 	case "nitro":
@@ -222,21 +268,6 @@ func (r *Router) decide(p *plan, req *llm.Request) *llm.Error {
 			p.prefs.Sort = SortPrice
 		}
 	}
-	if len(p.cands) == 0 {
-		return r.noCandidates(p, req)
-	}
-	r.order(p)
-	if !p.prefs.AllowFallbacks && len(p.prefs.Order) == 0 {
-		// Only the primary endpoint of each model: the client would rather see its error.
-		out := p.cands[:0]
-		for i, c := range p.cands {
-			if i == 0 || c.group != p.cands[i-1].group {
-				out = append(out, c)
-			}
-		}
-		p.cands = out
-	}
-	return nil
 }
 
 // applyPin moves the endpoint the conversation is pinned to to the front, while it is
@@ -273,13 +304,11 @@ func (r *Router) noCandidates(p *plan, req *llm.Request) *llm.Error {
 		return notFound(p.notFoun)
 	}
 	if p.why[whyCircuit] == p.seen {
-		ra, limited := r.retryAfter(p, req)
-		if limited {
-			return &llm.Error{Status: http.StatusTooManyRequests, Type: llm.TypeRateLimit, RetryAfter: ra,
-				Message: "every endpoint for this model is rate limited by its provider; retry after the Retry-After delay"}
+		var eps []*catalog.Endpoint
+		for _, m := range p.models {
+			eps = append(eps, m.Endpoints...)
 		}
-		return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.TypeUnavailable, RetryAfter: ra,
-			Message: "every endpoint for this model is cooling down after repeated failures (circuit open); retry shortly"}
+		return r.circuitOpen(eps, p.now)
 	}
 	if p.why[whyTools] == p.seen {
 		return &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "tools",
@@ -297,28 +326,29 @@ func (r *Router) noCandidates(p *plan, req *llm.Request) *llm.Error {
 	return &llm.Error{Status: http.StatusNotFound, Type: llm.TypeNotFound, Param: "provider", Message: b.String()}
 }
 
-// retryAfter is when the first breaker of the requested models closes, in seconds, and
-// whether every open breaker is a provider's rate limit.
-func (r *Router) retryAfter(p *plan, req *llm.Request) (string, bool) {
+// circuitOpen is the error for a request whose every endpoint has its breaker open: 429
+// when every breaker opened on the provider's rate limit (come back later), else 503, with
+// a Retry-After of when the first breaker closes.
+func (r *Router) circuitOpen(eps []*catalog.Endpoint, now int64) *llm.Error {
 	var soonest int64
 	limited := true
-	for _, id := range append([]string{req.Model}, req.Models...) {
-		m, ok := r.cat.Resolve(id)
-		if !ok {
-			continue
+	for _, ep := range eps {
+		h := r.health[ep.ID]
+		if u := h.OpenUntil(); u > now && (soonest == 0 || u < soonest) {
+			soonest = u
 		}
-		for _, ep := range m.Endpoints {
-			h := r.health[ep.ID]
-			if u := h.OpenUntil(); u > p.now && (soonest == 0 || u < soonest) {
-				soonest = u
-			}
-			limited = limited && h.RateLimited(p.now)
-		}
+		limited = limited && h.RateLimited(now)
 	}
-	if soonest == 0 {
-		return "", false
+	ra := "1"
+	if soonest > now {
+		ra = fmt.Sprint(max(1, (soonest-now+int64(time.Second)-1)/int64(time.Second)))
 	}
-	return fmt.Sprint(max(1, (soonest-p.now+int64(time.Second)-1)/int64(time.Second))), limited
+	if limited && len(eps) > 0 {
+		return &llm.Error{Status: http.StatusTooManyRequests, Type: llm.TypeRateLimit, RetryAfter: ra,
+			Message: "every endpoint for this model is rate limited by its provider; retry after the Retry-After delay"}
+	}
+	return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.TypeUnavailable, RetryAfter: ra,
+		Message: "every endpoint for this model is cooling down after repeated failures (circuit open); retry shortly"}
 }
 
 func notFound(id string) *llm.Error {
