@@ -136,12 +136,27 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 		LatencyOutlier: rc.LatencyOutlier,
 		Hedge: route.Hedge{Enabled: rc.Hedge.Enabled, Delay: rc.Hedge.Delay.D(), MinDelay: rc.Hedge.MinDelay.D(),
 			MaxDelay: rc.Hedge.MaxDelay.D()},
-		Log: n.log,
+		Log: n.log, Metrics: n.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &generation{cfg: cfg, cat: cat, router: router}, nil
+}
+
+// probe runs active health checks of endpoints whose circuit is waiting for a probe, so
+// recovery does not cost a client request.
+func (n *Node) probe(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.gen.Load().router.ProbeOpen(ctx, min(every, 10*time.Second))
+		}
+	}
 }
 
 // Reload re-reads the configuration file (when the node was built from one) and the
@@ -215,6 +230,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.gen.Store(g)
+	n.metrics.SetCollector(n.writeEndpointMetrics)
 	n.watch = newFileWatch(n.cfgFile, cfg.CatalogFile)
 	n.api = httpapi.New(httpapi.Options{
 		Pipeline: pipeline.HandlerFunc(func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
@@ -322,6 +338,9 @@ func (n *Node) Run(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	go n.watchFiles(wctx, n.cfg.TLS.ReloadInterval.D())
+	if every := n.cfg.Routing.ProbeInterval.D(); every > 0 {
+		go n.probe(wctx, every)
+	}
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())

@@ -2,9 +2,15 @@ package edge
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"math"
 	"os"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
 )
 
 // fileWatch notices changes to the configuration and catalog files by their size and
@@ -77,4 +83,50 @@ func (n *Node) watchFiles(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// writeEndpointMetrics exposes the live health of every endpoint that has seen traffic or
+// is out of rotation: what an operator's dashboard and alerts need per provider.
+func (n *Node) writeEndpointMetrics(w io.Writer) {
+	g := n.gen.Load()
+	now := time.Now().UnixNano()
+	type row struct {
+		key                       string
+		circuit, degraded, flight int64
+		ttft, tput, errRate       float64
+	}
+	var rows []row
+	for _, ep := range g.cat.Endpoints() {
+		h := g.router.Health(ep.ID)
+		st := h.State(now)
+		if st == health.Closed && h.TTFT() == 0 && h.Inflight() == 0 && h.ErrorRate() == 0 {
+			continue
+		}
+		deg := int64(0)
+		if h.Degraded(now) {
+			deg = 1
+		}
+		rows = append(rows, row{ep.Key, int64(st), deg, h.Inflight(), h.TTFT().Seconds(), h.Throughput(), h.ErrorRate()})
+	}
+	var b strings.Builder
+	series := func(name, help, typ string, v func(r row) string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		for _, r := range rows {
+			fmt.Fprintf(&b, "%s{endpoint=%q} %s\n", name, r.key, v(r))
+		}
+	}
+	series("crossroads_endpoint_circuit", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", "gauge", func(r row) string { return fmt.Sprint(r.circuit) })
+	series("crossroads_endpoint_degraded", "1 when the endpoint failed significantly in the last window.", "gauge", func(r row) string { return fmt.Sprint(r.degraded) })
+	series("crossroads_endpoint_inflight", "Attempts in flight.", "gauge", func(r row) string { return fmt.Sprint(r.flight) })
+	series("crossroads_endpoint_ttft_seconds", "Time to first byte, moving average.", "gauge", func(r row) string { return fmt.Sprint(finite(r.ttft)) })
+	series("crossroads_endpoint_throughput_tokens_per_second", "Completion tokens per second, moving average.", "gauge", func(r row) string { return fmt.Sprint(finite(r.tput)) })
+	series("crossroads_endpoint_error_rate", "Share of failed attempts, moving average.", "gauge", func(r row) string { return fmt.Sprint(finite(r.errRate)) })
+	_, _ = io.WriteString(w, b.String())
+}
+
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }

@@ -333,6 +333,13 @@ func TestModelsSurface(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"bench/model"`) {
 		t.Fatalf("filter tools: %d %s", code, b)
 	}
+	code, b = get("/metrics")
+	for _, want := range []string{`crossroads_route_attempts_total{outcome="ok"} 6`, `crossroads_endpoint_circuit{endpoint="bench/model@b"} 0`,
+		`crossroads_endpoint_ttft_seconds{endpoint="bench/model@b"}`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, b)
+		}
+	}
 	code, b = get("/v1/models?supported_parameters=logit_bias")
 	if code != 200 || strings.Contains(string(b), `"bench/model"`) {
 		t.Fatalf("filter logit_bias: %d %s", code, b)

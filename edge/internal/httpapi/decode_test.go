@@ -167,3 +167,76 @@ func BenchmarkDecodeChat(b *testing.B) {
 		}
 	}
 }
+
+func TestDecodeChatRoutingSummary(t *testing.T) {
+	const user = `{"role":"user","content":"hello"}`
+	tests := []struct {
+		name  string
+		body  string
+		check func(r *llm.Request) bool
+	}{
+		{"provider kept raw", `{"model":"m","messages":[` + user + `],"provider":{"order":["a"]}}`,
+			func(r *llm.Request) bool { return string(r.Provider) == `{"order":["a"]}` }},
+		{"null provider", `{"model":"m","messages":[` + user + `],"provider":null}`,
+			func(r *llm.Request) bool { return r.Provider == nil }},
+		{"legacy route", `{"model":"m","messages":[` + user + `],"route":"fallback"}`,
+			func(r *llm.Request) bool { return r.Route == "fallback" }},
+		{"params sent", `{"model":"m","messages":[` + user + `],"temperature":0,"top_k":3,"logit_bias":null}`,
+			func(r *llm.Request) bool {
+				return r.Params == llm.ParamSet(0).With(llm.ParamTemperature).With(llm.ParamTopK)
+			}},
+		{"json schema is structured outputs", `{"model":"m","messages":[` + user + `],"response_format":{"type":"json_schema","json_schema":{}}}`,
+			func(r *llm.Request) bool {
+				return r.Params.Has(llm.ParamStructuredOutputs) && r.Params.Has(llm.ParamResponseFormat)
+			}},
+		{"json object is not", `{"model":"m","messages":[` + user + `],"response_format":{"type":"json_object"}}`,
+			func(r *llm.Request) bool { return !r.Params.Has(llm.ParamStructuredOutputs) }},
+		{"max_completion_tokens wins", `{"model":"m","messages":[` + user + `],"max_completion_tokens":50,"max_tokens":10}`,
+			func(r *llm.Request) bool { return r.MaxTokens == 50 }},
+		{"max_tokens alone", `{"model":"m","messages":[` + user + `],"max_tokens":10}`,
+			func(r *llm.Request) bool { return r.MaxTokens == 10 }},
+		{"empty tools is no tools", `{"model":"m","messages":[` + user + `],"tools":[]}`,
+			func(r *llm.Request) bool { return !r.Params.Has(llm.ParamTools) }},
+		{"prompt cache key", `{"model":"m","messages":[` + user + `],"prompt_cache_key":"k1"}`,
+			func(r *llm.Request) bool { return r.PromptCacheKey == "k1" }},
+		{"no user or system, no hash", `{"model":"m","messages":[{"role":"assistant","content":"x"}]}`,
+			func(r *llm.Request) bool { return r.PromptHash == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.Request
+			if err := decodeChat([]byte(tt.body), &req); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(&req) {
+				t.Fatalf("summary = %+v", req)
+			}
+		})
+	}
+}
+
+// TestPromptHashIdentifiesConversation: later turns keep the hash of the first system and
+// user messages; another conversation gets another.
+func TestPromptHashIdentifiesConversation(t *testing.T) {
+	hash := func(msgs string) uint64 {
+		var req llm.Request
+		if err := decodeChat([]byte(`{"model":"m","messages":[`+msgs+`]}`), &req); err != nil {
+			t.Fatal(err)
+		}
+		return req.PromptHash
+	}
+	sys, first := `{"role":"system","content":"be brief"}`, `{"role":"user","content":"plan a trip"}`
+	h1 := hash(sys + "," + first)
+	if h1 == 0 {
+		t.Fatal("no hash")
+	}
+	if h2 := hash(sys + "," + first + `,{"role":"assistant","content":"ok"},{"role":"user","content":"to Rome"}`); h2 != h1 {
+		t.Fatal("a later turn changed the conversation hash")
+	}
+	if hash(sys+`,{"role":"user","content":"plan a party"}`) == h1 {
+		t.Fatal("another first message has the same hash")
+	}
+	if hash(`{"role":"system","content":"be verbose"},`+first) == h1 {
+		t.Fatal("another system prompt has the same hash")
+	}
+}

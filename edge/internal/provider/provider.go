@@ -29,6 +29,13 @@ type Provider interface {
 	Chat(ctx context.Context, req *llm.Request, t Target) (*llm.Response, error)
 }
 
+// Prober is a Provider that can check its upstream is up without serving a request; the
+// router's active health checks use it to close circuit breakers before clients pay for
+// the probe.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
 // Target is what the router decided for one attempt at one endpoint.
 type Target struct {
 	// Model is the model id the upstream expects.

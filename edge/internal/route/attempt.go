@@ -19,6 +19,7 @@ import (
 	"github.com/crossroads-llm/crossroads/edge/internal/provider"
 	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
 	"github.com/crossroads-llm/crossroads/edge/internal/sse"
+	"github.com/crossroads-llm/crossroads/edge/internal/telemetry"
 )
 
 // served is a winning attempt: the response and the endpoint that produced it.
@@ -144,12 +145,13 @@ func (r *Router) runHedged(ctx context.Context, req *llm.Request, cands []Candid
 	if !start() {
 		return served{}, r.failure(req, cands, tried)
 	}
+	firstStarted := next - 1
 	for running > 0 {
 		select {
 		case <-hedgeC:
 			hedgeC = nil
-			if running < 2 {
-				start()
+			if running < 2 && start() {
+				r.metrics.Hedge(false)
 			}
 		case res := <-results:
 			running--
@@ -159,6 +161,9 @@ func (r *Router) runHedged(ctx context.Context, req *llm.Request, cands []Candid
 				// and drained in the background: the winner does not wait for it.
 				cancelOthers(res.i, errHedgeLost)
 				go drain(results, running)
+				if started > 1 && res.i != firstStarted {
+					r.metrics.Hedge(true)
+				}
 				return r.win(res.resp, c, tried), nil
 			}
 			cancels[res.i](nil)
@@ -208,6 +213,9 @@ func (r *Router) hedgeDelay(c *Candidate) time.Duration {
 
 // win labels a successful response with where it came from.
 func (r *Router) win(resp *llm.Response, c *Candidate, tried []outcome) served {
+	if len(tried) > 0 {
+		r.metrics.Failover()
+	}
 	resp.Model = c.Model.ID
 	resp.Provider = c.Endpoint.ProviderName
 	resp.Dropped = c.Drop
@@ -317,6 +325,7 @@ func (r *Router) attempt(ctx context.Context, req *llm.Request, c *Candidate, de
 			// The client left, or a hedged sibling won: nothing about the endpoint's health.
 			h.ReleaseProbe()
 			h.End()
+			r.metrics.Attempt(telemetry.AttemptCancelled)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -330,16 +339,23 @@ func (r *Router) attempt(ctx context.Context, req *llm.Request, c *Candidate, de
 		switch {
 		case e.Status == http.StatusTooManyRequests:
 			h.Fail(now, health.RateLimited, retryAfter(e.RetryAfter))
+			r.metrics.Attempt(telemetry.AttemptRateLimited)
+		case e.Status == http.StatusRequestTimeout:
+			h.Fail(now, health.Failure, 0)
+			r.metrics.Attempt(telemetry.AttemptTimeout)
 		case retryable(e):
 			h.Fail(now, health.Failure, 0)
+			r.metrics.Attempt(telemetry.AttemptFailed)
 		default:
 			h.Fail(now, health.ClientError, 0)
+			r.metrics.Attempt(telemetry.AttemptClientError)
 		}
 		h.End()
 		return nil, e
 	}
 	ttft := time.Since(start)
 	h.FirstByte(time.Now().UnixNano(), ttft)
+	r.metrics.Attempt(telemetry.AttemptOK)
 	tr := &tracker{h: h, cancel: cancel, firstAt: time.Now()}
 	if resp.Stream != nil {
 		resp.Stream = &peeked{Stream: resp.Stream, first: first, tr: tr}

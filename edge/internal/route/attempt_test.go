@@ -363,3 +363,54 @@ func TestRankerExtensionPoint(t *testing.T) {
 		t.Fatalf("route %q; b called %d times", resp.Route, len(b.callList()))
 	}
 }
+
+// probing is a scripted provider that also answers active probes.
+type probing struct {
+	*scripted
+	up     atomic.Bool
+	probes atomic.Int32
+}
+
+func (p *probing) Probe(ctx context.Context) error {
+	p.probes.Add(1)
+	if !p.up.Load() {
+		return errors.New("down")
+	}
+	return nil
+}
+
+func TestActiveProbeClosesBreaker(t *testing.T) {
+	cat := testCatalog(t, `
+providers:
+  - {name: a, base_url: "http://a", models: [{id: m/x}, {id: m/y}]}
+`)
+	a := &probing{scripted: &scripted{name: "a"}}
+	reg := health.NewRegistry(health.Config{FailuresToOpen: 1, Cooldown: 20 * time.Millisecond})
+	r, err := New(Options{Catalog: cat, Providers: map[string]provider.Provider{"a": a}, Health: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hx, hy := reg.Get("m/x@a"), reg.Get("m/y@a")
+	hx.Fail(time.Now().UnixNano(), health.Failure, 0)
+	hy.Fail(time.Now().UnixNano(), health.Failure, 0)
+	r.ProbeOpen(context.Background(), time.Second) // still open: nothing to probe
+	if a.probes.Load() != 0 {
+		t.Fatal("probed an endpoint still in its open period")
+	}
+	time.Sleep(30 * time.Millisecond)
+	r.ProbeOpen(context.Background(), time.Second) // half-open, provider down: reopen
+	now := time.Now().UnixNano()
+	if a.probes.Load() != 1 || hx.State(now) != health.Open || hy.State(now) != health.Open {
+		t.Fatalf("probes %d, states %s %s: want one probe per provider and both reopened", a.probes.Load(), hx.State(now), hy.State(now))
+	}
+	time.Sleep(60 * time.Millisecond) // the doubled cooldown
+	a.up.Store(true)
+	r.ProbeOpen(context.Background(), time.Second)
+	now = time.Now().UnixNano()
+	if hx.State(now) != health.Closed || hy.State(now) != health.Closed {
+		t.Fatalf("after a good probe: %s %s", hx.State(now), hy.State(now))
+	}
+	if len(a.callList()) != 0 {
+		t.Fatal("probing sent chat requests")
+	}
+}

@@ -154,6 +154,9 @@ func ParsePrefs(p *Prefs, raw []byte, route string) *llm.Error {
 	if err := it.Err(); err != nil {
 		return llm.BadRequest("provider", "`provider` is not a valid JSON object: %v", err)
 	}
+	if end := jsonx.SkipSpace(raw, it.End()); end != len(raw) {
+		return llm.BadRequest("provider", "`provider` has data after its object at offset %d", end)
+	}
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/crossroads-llm/crossroads/edge/internal/pipeline"
 	"github.com/crossroads-llm/crossroads/edge/internal/provider"
 	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
+	"github.com/crossroads-llm/crossroads/edge/internal/telemetry"
 )
 
 // Ranker is the extension point of routing: a stage that sees the ordered candidates of a
@@ -52,6 +53,8 @@ type Options struct {
 	Hedge          Hedge
 	Rankers        []Ranker
 	Log            *slog.Logger
+	// Metrics counts attempts, failovers and hedges; nil keeps them to the router.
+	Metrics *telemetry.Metrics
 }
 
 // Hedge configures hedged attempts: when the first attempt has not produced its first
@@ -81,6 +84,7 @@ type Router struct {
 	hedge                          Hedge
 	rankers                        []Ranker
 	log                            *slog.Logger
+	metrics                        *telemetry.Metrics
 	plans                          sync.Pool
 	snaps                          []modelSnap // by model index
 }
@@ -104,10 +108,13 @@ func New(o Options) (*Router, error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 6
 	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.NewMetrics()
+	}
 	eps := o.Catalog.Endpoints()
 	r := &Router{
 		cat: o.Catalog, reg: o.Health, sticky: o.Sticky, total: o.TotalTimeout, attempts: o.MaxAttempts,
-		outlier: o.LatencyOutlier, hedge: o.Hedge, rankers: o.Rankers, log: o.Log,
+		outlier: o.LatencyOutlier, hedge: o.Hedge, rankers: o.Rankers, log: o.Log, metrics: o.Metrics,
 		adapters: make([]provider.Provider, len(eps)), health: make([]*health.Endpoint, len(eps)),
 		firstByte: make([]time.Duration, len(eps)),
 		price:     make([]float64, len(eps)), weight: make([]float64, len(eps)),

@@ -34,6 +34,12 @@ type Metrics struct {
 	chunks           atomic.Int64
 	promptTokens     atomic.Int64
 	completionTokens atomic.Int64
+
+	attempts   [numAttemptOutcomes]atomic.Int64
+	failovers  atomic.Int64
+	hedges     atomic.Int64
+	hedgesWon  atomic.Int64
+	collectors atomic.Pointer[func(io.Writer)]
 }
 
 // NewMetrics returns zeroed metrics.
@@ -67,6 +73,41 @@ func (m *Metrics) Tokens(prompt, completion int64) {
 	m.completionTokens.Add(completion)
 }
 
+// AttemptOutcome classifies one upstream attempt for crossroads_route_attempts_total.
+type AttemptOutcome int
+
+// Attempt outcomes.
+const (
+	AttemptOK AttemptOutcome = iota
+	AttemptFailed
+	AttemptRateLimited
+	AttemptTimeout
+	AttemptClientError
+	AttemptCancelled
+	numAttemptOutcomes
+)
+
+var attemptNames = [numAttemptOutcomes]string{"ok", "failed", "rate_limited", "timeout", "client_error", "cancelled"}
+
+// Attempt counts one upstream attempt by how it ended.
+func (m *Metrics) Attempt(o AttemptOutcome) { m.attempts[o].Add(1) }
+
+// Failover counts a request served by an endpoint other than its first choice.
+func (m *Metrics) Failover() { m.failovers.Add(1) }
+
+// Hedge counts a hedged attempt started, and whether it won.
+func (m *Metrics) Hedge(won bool) {
+	if won {
+		m.hedgesWon.Add(1)
+	} else {
+		m.hedges.Add(1)
+	}
+}
+
+// SetCollector installs a function that writes more metrics at every scrape (the node's
+// per-endpoint health, which lives with the current router).
+func (m *Metrics) SetCollector(f func(io.Writer)) { m.collectors.Store(&f) }
+
 // StreamsActive reports the streams being relayed now.
 func (m *Metrics) StreamsActive() int64 { return m.streamsActive.Load() }
 
@@ -88,8 +129,18 @@ func (m *Metrics) WriteText(w io.Writer) {
 	gauge("crossroads_stream_chunks_total", "Stream chunks relayed to clients.", m.chunks.Load(), "counter")
 	gauge("crossroads_prompt_tokens_total", "Prompt tokens reported by upstreams.", m.promptTokens.Load(), "counter")
 	gauge("crossroads_completion_tokens_total", "Completion tokens reported by upstreams.", m.completionTokens.Load(), "counter")
+	b.WriteString("# HELP crossroads_route_attempts_total Upstream attempts by outcome.\n# TYPE crossroads_route_attempts_total counter\n")
+	for o, name := range attemptNames {
+		fmt.Fprintf(&b, "crossroads_route_attempts_total{outcome=%q} %d\n", name, m.attempts[o].Load())
+	}
+	gauge("crossroads_route_failovers_total", "Requests served by an endpoint other than their first choice.", m.failovers.Load(), "counter")
+	gauge("crossroads_route_hedges_total", "Hedged attempts started.", m.hedges.Load(), "counter")
+	gauge("crossroads_route_hedges_won_total", "Hedged attempts that answered first.", m.hedgesWon.Load(), "counter")
 	writeRuntime(&b)
 	_, _ = io.WriteString(w, b.String())
+	if f := m.collectors.Load(); f != nil {
+		(*f)(w)
+	}
 }
 
 // runtimeMetrics are the Go runtime figures an operator needs to see memory per stream and

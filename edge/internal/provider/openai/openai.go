@@ -49,6 +49,7 @@ type Provider struct {
 	cfg       Config
 	rt        http.RoundTripper
 	url       *url.URL
+	modelsURL *url.URL
 	hdrJSON   http.Header // shared, read-only: the transport never modifies request headers
 	hdrStream http.Header
 }
@@ -74,10 +75,34 @@ func New(cfg Config, rt http.RoundTripper) (*Provider, error) {
 	for k, v := range cfg.Headers {
 		base.Set(k, v)
 	}
-	p := &Provider{cfg: cfg, rt: rt, url: u, hdrJSON: base.Clone(), hdrStream: base.Clone()}
+	mu, _ := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/") + "/models")
+	p := &Provider{cfg: cfg, rt: rt, url: u, modelsURL: mu, hdrJSON: base.Clone(), hdrStream: base.Clone()}
 	p.hdrJSON.Set("Accept", "application/json")
 	p.hdrStream.Set("Accept", "text/event-stream")
 	return p, nil
+}
+
+var _ provider.Prober = (*Provider)(nil)
+
+// Probe lists the upstream's models: an authenticated request that costs nothing and
+// answers only when the API is up, which is what an active health check needs to know.
+func (p *Provider) Probe(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.modelsURL.String(), nil)
+	if err != nil {
+		return fmt.Errorf("openai: probe: %w", err)
+	}
+	req.Header = p.hdrJSON.Clone()
+	req.Header.Del("Content-Type")
+	resp, err := p.rt.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("openai: probe %s: %w", p.cfg.Name, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("openai: probe %s: HTTP %d", p.cfg.Name, resp.StatusCode)
+	}
+	return nil
 }
 
 // Name returns the provider's slug.

@@ -280,3 +280,34 @@ func BenchmarkRewriteRequest(b *testing.B) {
 		dst, _ = RewriteRequest(dst[:0], body, provider.Target{Model: "gpt-4o-mini"}, true)
 	}
 }
+
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		ok     bool
+	}{
+		{"models listed", http.StatusOK, true},
+		{"bad key", http.StatusUnauthorized, false},
+		{"down", http.StatusServiceUnavailable, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var path, auth string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				path, auth = r.URL.Path, r.Header.Get("Authorization")
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, `{"object":"list","data":[]}`)
+			}))
+			defer srv.Close()
+			p, err := New(Config{Name: "p", BaseURL: srv.URL + "/v1", APIKey: "sk-x"}, http.DefaultTransport)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Probe(context.Background())
+			if (err == nil) != tt.ok || path != "/v1/models" || auth != "Bearer sk-x" {
+				t.Fatalf("Probe = %v (path %s, auth %q)", err, path, auth)
+			}
+		})
+	}
+}

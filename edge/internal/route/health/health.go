@@ -205,6 +205,32 @@ func (e *Endpoint) Admit(now int64) bool {
 	return true
 }
 
+// closeAfterProbe records a success for the breaker: consecutive failures reset, and a
+// half-open breaker closes.
+func (e *Endpoint) closeAfterProbe(now int64) {
+	if e.consec.Load() != 0 {
+		e.consec.Store(0)
+	}
+	if t := e.trip.Load(); t > 0 && now >= t && e.trip.CompareAndSwap(t, -t) {
+		e.cooldown.Store(int64(e.cfg.Cooldown))
+		e.probe.Store(0)
+	}
+}
+
+// ActiveProbe records the result of an active probe (a request the node made itself, not
+// a client's): it moves the breaker as a probe does — success closes a half-open breaker,
+// failure reopens it for a doubled cooldown — but leaves every statistic alone, since no
+// client was served or failed.
+func (e *Endpoint) ActiveProbe(now int64, ok bool) {
+	if ok {
+		e.closeAfterProbe(now)
+		return
+	}
+	if t := e.trip.Load(); t > 0 && now >= t && !e.cfg.BreakerDisabled {
+		e.open(now, 0)
+	}
+}
+
 // RateLimited reports whether the breaker is open because the provider rate limited us.
 func (e *Endpoint) RateLimited(now int64) bool { return e.State(now) == Open && e.limited.Load() }
 
@@ -249,13 +275,7 @@ func (e *Endpoint) open(now, until int64) {
 // back. A success arriving while still Open comes from an attempt started before the breaker
 // opened; it is counted but does not close it early (a Retry-After in particular must hold).
 func (e *Endpoint) FirstByte(now int64, ttft time.Duration) {
-	if e.consec.Load() != 0 {
-		e.consec.Store(0)
-	}
-	if t := e.trip.Load(); t > 0 && now >= t && e.trip.CompareAndSwap(t, -t) {
-		e.cooldown.Store(int64(e.cfg.Cooldown))
-		e.probe.Store(0)
-	}
+	e.closeAfterProbe(now)
 
 	e.errRate.add(0, alphaErr)
 	e.recent.add(now, degradedAttempt)
