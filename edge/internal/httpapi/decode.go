@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"strconv"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
@@ -470,12 +471,10 @@ func checkMessages(v []byte) (int, uint64, *llm.Error) {
 	if sys == nil && user == nil {
 		return n, 0, nil
 	}
-	var h maphash.Hash
-	h.SetSeed(promptSeed)
-	h.Write(sys)
-	h.WriteByte(0)
-	h.Write(user)
-	return n, h.Sum64() | 1, nil
+	// Two one-shot hashes combined (the rotation keeps a system prompt from cancelling an
+	// identical user message) cost no allocation, where a maphash.Hash would escape.
+	h := maphash.Bytes(promptSeed, sys) ^ bits.RotateLeft64(maphash.Bytes(promptSeed, user), 31)
+	return n, h | 1, nil
 }
 
 // promptSeed keys conversation hashes; sticky pins live in this process, so a per-process

@@ -43,6 +43,10 @@ type Target struct {
 	// Drop are parameters the endpoint does not support: they are left out of the body
 	// rather than sent to an upstream that would reject or silently ignore them.
 	Drop llm.ParamSet
+	// Timeout, when set, bounds this call more tightly than the provider's own timeout:
+	// the router's first-byte deadline for a non-streamed call, whose first byte is its
+	// whole body.
+	Timeout time.Duration
 }
 
 type connectTimeoutKey struct{}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
@@ -219,15 +218,15 @@ func (r *Router) win(resp *llm.Response, c *Candidate, tried []outcome) served {
 	resp.Model = c.Model.ID
 	resp.Provider = c.Endpoint.ProviderName
 	resp.Dropped = c.Drop
-	resp.Route = routeHeader(tried, c)
+	resp.Route = r.routeHeader(tried, c)
 	return served{Response: resp, endpointKey: c.Endpoint.Key}
 }
 
 // routeHeader renders the attempt chain: "model@tag=status" per attempt, the winner last
 // with 200.
-func routeHeader(tried []outcome, winner *Candidate) string {
+func (r *Router) routeHeader(tried []outcome, winner *Candidate) string {
 	if len(tried) == 0 {
-		return winner.Endpoint.Key + "=200"
+		return r.routeOK[winner.Endpoint.ID]
 	}
 	var b strings.Builder
 	for _, t := range tried {
@@ -297,80 +296,101 @@ func retryable(e *llm.Error) bool {
 func (r *Router) attempt(ctx context.Context, req *llm.Request, c *Candidate, deadline time.Time) (*llm.Response, error) {
 	ep, h := c.Endpoint, c.Health
 	timeout := min(r.firstByte[ep.ID], time.Until(deadline))
-	actx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(timeout, func() { cancel(errFirstByte) })
+	t := provider.Target{Model: ep.UpstreamID, Drop: c.Drop}
 	h.Begin()
 	start := time.Now()
-	resp, err := r.adapters[ep.ID].Chat(actx, req, provider.Target{Model: ep.UpstreamID, Drop: c.Drop})
-	var first []byte
-	if err == nil && resp.Stream != nil {
-		first, err = firstEvent(resp.Stream, ep.ProviderName)
-	} else if err == nil {
-		err = bodyError(resp.Body, ep.ProviderName)
-	}
-	if err != nil && resp != nil {
-		resp.Close()
-	}
-	if err == nil && !timer.Stop() {
-		// The deadline fired as the answer arrived: the stream is already being torn down.
-		resp.Close()
-		err = context.Cause(actx)
+	var (
+		resp   *llm.Response
+		err    error
+		first  []byte
+		cause  error
+		cancel context.CancelCauseFunc
+	)
+	if req.Stream {
+		// The stream lives on after its first event, so the first-byte deadline is a timer
+		// that is stopped then, not a deadline on the stream's context.
+		var actx context.Context
+		actx, cancel = context.WithCancelCause(ctx)
+		timer := time.AfterFunc(timeout, func() { cancel(errFirstByte) })
+		resp, err = r.adapters[ep.ID].Chat(actx, req, t)
+		if err == nil {
+			if first, err = firstEvent(resp.Stream, ep.ProviderName); err != nil {
+				resp.Close()
+			}
+		}
+		if err == nil && !timer.Stop() {
+			// The deadline fired as the answer arrived: the stream is already being torn down.
+			resp.Close()
+			err = errFirstByte
+		}
+		if err != nil {
+			timer.Stop()
+			cause = context.Cause(actx)
+			cancel(nil)
+		}
+	} else {
+		// A non-streamed answer's first byte is its whole body: the adapter's own deadline
+		// is the first-byte deadline, and no timer of ours is needed.
+		t.Timeout = timeout
+		resp, err = r.adapters[ep.ID].Chat(ctx, req, t)
+		if err == nil {
+			if err = bodyError(resp.Body, ep.ProviderName); err != nil {
+				resp.Close()
+			}
+		}
+		cause = context.Cause(ctx)
 	}
 	if err != nil {
-		timer.Stop()
-		cause := context.Cause(actx)
-		cancel(nil)
-		switch {
-		case ctx.Err() != nil || errors.Is(cause, errHedgeLost):
-			// The client left, or a hedged sibling won: nothing about the endpoint's health.
-			h.ReleaseProbe()
-			h.End()
-			r.metrics.Attempt(telemetry.AttemptCancelled)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, &llm.Error{Status: 499, Type: llm.TypeUpstream, Message: "cancelled: " + errHedgeLost.Error(), Err: cause}
-		case errors.Is(cause, errFirstByte):
-			err = &llm.Error{Status: http.StatusRequestTimeout, Type: llm.TypeTimeout, Provider: ep.ProviderName,
-				Message: fmt.Sprintf("upstream %s sent nothing within %s", ep.ProviderName, timeout.Round(time.Millisecond))}
-		}
-		e := llm.AsError(err)
-		now := time.Now().UnixNano()
-		switch {
-		case e.Status == http.StatusTooManyRequests:
-			h.Fail(now, health.RateLimited, retryAfter(e.RetryAfter))
-			r.metrics.Attempt(telemetry.AttemptRateLimited)
-		case e.Status == http.StatusRequestTimeout:
-			h.Fail(now, health.Failure, 0)
-			r.metrics.Attempt(telemetry.AttemptTimeout)
-		case retryable(e):
-			h.Fail(now, health.Failure, 0)
-			r.metrics.Attempt(telemetry.AttemptFailed)
-		default:
-			h.Fail(now, health.ClientError, 0)
-			r.metrics.Attempt(telemetry.AttemptClientError)
-		}
-		h.End()
-		return nil, e
+		return nil, r.failed(ctx, h, ep, err, cause, timeout)
 	}
 	ttft := time.Since(start)
 	h.FirstByte(time.Now().UnixNano(), ttft)
 	r.metrics.Attempt(telemetry.AttemptOK)
-	tr := &tracker{h: h, cancel: cancel, firstAt: time.Now()}
-	if resp.Stream != nil {
-		resp.Stream = &peeked{Stream: resp.Stream, first: first, tr: tr}
+	if resp.Stream == nil {
+		// Throughput needs the generation's duration apart from its first byte, which a
+		// non-streamed answer does not show; its attempt is over once the body is read.
+		h.End()
 		return resp, nil
 	}
-	tr.tokens = completionTokens(resp.Body)
-	tr.done = true
-	release := resp.Release
-	resp.Release = func() {
-		if release != nil {
-			release()
-		}
-		tr.finish()
-	}
+	resp.Stream = &peeked{Stream: resp.Stream, first: first, h: h, cancel: cancel, firstAt: time.Now()}
 	return resp, nil
+}
+
+// failed records a failed attempt in the endpoint's health and metrics and returns the
+// error the router reasons about.
+func (r *Router) failed(ctx context.Context, h *health.Endpoint, ep *catalog.Endpoint, err, cause error, timeout time.Duration) error {
+	if ctx.Err() != nil || errors.Is(cause, errHedgeLost) {
+		// The client left, or a hedged sibling won: nothing about the endpoint's health.
+		h.ReleaseProbe()
+		h.End()
+		r.metrics.Attempt(telemetry.AttemptCancelled)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &llm.Error{Status: 499, Type: llm.TypeUpstream, Message: "cancelled: " + errHedgeLost.Error(), Err: cause}
+	}
+	if errors.Is(cause, errFirstByte) || errors.Is(err, errFirstByte) {
+		err = &llm.Error{Status: http.StatusRequestTimeout, Type: llm.TypeTimeout, Provider: ep.ProviderName,
+			Message: fmt.Sprintf("upstream %s sent nothing within %s", ep.ProviderName, timeout.Round(time.Millisecond))}
+	}
+	e := llm.AsError(err)
+	now := time.Now().UnixNano()
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		h.Fail(now, health.RateLimited, retryAfter(e.RetryAfter))
+		r.metrics.Attempt(telemetry.AttemptRateLimited)
+	case e.Status == http.StatusRequestTimeout:
+		h.Fail(now, health.Failure, 0)
+		r.metrics.Attempt(telemetry.AttemptTimeout)
+	case retryable(e):
+		h.Fail(now, health.Failure, 0)
+		r.metrics.Attempt(telemetry.AttemptFailed)
+	default:
+		h.Fail(now, health.ClientError, 0)
+		r.metrics.Attempt(telemetry.AttemptClientError)
+	}
+	h.End()
+	return e
 }
 
 func retryAfter(v string) time.Duration {
@@ -498,33 +518,18 @@ func completionTokens(obj []byte) int64 {
 	return 0
 }
 
-// tracker reports a served attempt's end to its endpoint's health once.
-type tracker struct {
+// peeked hands on a stream whose first event the router already read, watches the rest
+// for the usage that measures the endpoint's throughput, and reports the attempt's end to
+// the endpoint's health when the stream is closed.
+type peeked struct {
+	llm.Stream
+	first   []byte
 	h       *health.Endpoint
 	cancel  context.CancelCauseFunc
 	firstAt time.Time
 	tokens  int64
-	done    bool // the generation completed (stats count only complete generations)
-	ended   atomic.Bool
-}
-
-func (t *tracker) finish() {
-	if t.ended.Swap(true) {
-		return
-	}
-	if t.done {
-		t.h.Done(time.Now().UnixNano(), time.Since(t.firstAt), t.tokens)
-	}
-	t.h.End()
-	t.cancel(nil)
-}
-
-// peeked hands on a stream whose first event the router already read, and watches the
-// rest for the usage that measures the endpoint's throughput.
-type peeked struct {
-	llm.Stream
-	first []byte
-	tr    *tracker
+	done    bool // the generation completed: only complete ones count toward throughput
+	ended   bool
 }
 
 var usageKey = []byte(`"usage"`)
@@ -541,7 +546,7 @@ func (p *peeked) Next() ([]byte, error) {
 		return ev, err
 	}
 	if sse.IsDone(ev) {
-		p.tr.done = true
+		p.done = true
 		return ev, nil
 	}
 	p.observe(ev)
@@ -551,15 +556,24 @@ func (p *peeked) Next() ([]byte, error) {
 func (p *peeked) observe(ev []byte) {
 	if bytes.Contains(ev, usageKey) {
 		if n := completionTokens(ev); n > 0 {
-			p.tr.tokens = n
+			p.tokens = n
 		}
 	}
 }
 
 func (p *peeked) Buffered() bool { return p.first != nil || p.Stream.Buffered() }
 
+// Close is called once by the stream's one user (llm.Stream's contract), so ended needs
+// no synchronisation; it only guards against a second Close.
 func (p *peeked) Close() error {
 	err := p.Stream.Close()
-	p.tr.finish()
+	if !p.ended {
+		p.ended = true
+		if p.done {
+			p.h.Done(time.Now().UnixNano(), time.Since(p.firstAt), p.tokens)
+		}
+		p.h.End()
+		p.cancel(nil)
+	}
 	return err
 }

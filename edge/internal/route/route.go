@@ -75,6 +75,7 @@ type Router struct {
 	firstByte []time.Duration // by endpoint ID
 	price     []float64       // blended price, by endpoint ID
 	weight    []float64       // load-balancing weight, by endpoint ID
+	routeOK   []string        // "key=200", the route header of a first-try success, by endpoint ID
 	// lowercased names provider preferences match, by endpoint ID
 	lowerTag, lowerSlug, lowerName []string
 	tagH, slugH, nameH             []uint64
@@ -117,7 +118,7 @@ func New(o Options) (*Router, error) {
 		outlier: o.LatencyOutlier, hedge: o.Hedge, rankers: o.Rankers, log: o.Log, metrics: o.Metrics,
 		adapters: make([]provider.Provider, len(eps)), health: make([]*health.Endpoint, len(eps)),
 		firstByte: make([]time.Duration, len(eps)),
-		price:     make([]float64, len(eps)), weight: make([]float64, len(eps)),
+		price:     make([]float64, len(eps)), weight: make([]float64, len(eps)), routeOK: make([]string, len(eps)),
 		lowerTag: make([]string, len(eps)), lowerSlug: make([]string, len(eps)), lowerName: make([]string, len(eps)),
 		tagH: make([]uint64, len(eps)), slugH: make([]uint64, len(eps)), nameH: make([]uint64, len(eps)),
 	}
@@ -133,6 +134,7 @@ func New(o Options) (*Router, error) {
 		r.health[i] = o.Health.Get(ep.Key)
 		r.price[i] = ep.Pricing.Blended()
 		r.weight[i] = inverseSquare(r.price[i])
+		r.routeOK[i] = ep.Key + "=200"
 		r.lowerTag[i], r.lowerSlug[i], r.lowerName[i] = strings.ToLower(ep.Tag), strings.ToLower(ep.Provider), strings.ToLower(ep.ProviderName)
 		r.tagH[i], r.slugH[i], r.nameH[i] = nameHash(r.lowerTag[i]), nameHash(r.lowerSlug[i]), nameHash(r.lowerName[i])
 		r.firstByte[i] = o.FirstByteTimeout

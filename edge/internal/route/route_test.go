@@ -39,8 +39,16 @@ func (s *scripted) Chat(ctx context.Context, req *llm.Request, t provider.Target
 	delay := s.delay
 	s.mu.Unlock()
 	if delay > 0 {
+		// Like a real adapter, the call is bounded by the target's timeout (the router's
+		// first-byte deadline for a non-streamed call) and answers 408 when it passes.
+		var timeout <-chan time.Time
+		if t.Timeout > 0 {
+			timeout = time.After(t.Timeout)
+		}
 		select {
 		case <-time.After(delay):
+		case <-timeout:
+			return nil, &llm.Error{Status: http.StatusRequestTimeout, Type: llm.TypeTimeout, Message: "upstream did not answer in time"}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

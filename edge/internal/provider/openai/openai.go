@@ -123,8 +123,12 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request, t provider.Target
 
 	parent := ctx
 	cancel := context.CancelFunc(func() {})
-	if p.cfg.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
+	timeout := p.cfg.Timeout
+	if t.Timeout > 0 && (timeout == 0 || t.Timeout < timeout) {
+		timeout = t.Timeout
+	}
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 	}
 	if p.cfg.ConnectTimeout > 0 {
 		ctx = provider.WithConnectTimeout(ctx, p.cfg.ConnectTimeout)
