@@ -21,10 +21,17 @@ import (
 // most that long to be ranked as healthy again.
 type snapshot struct {
 	at    int64
+	epoch uint64         // the health registry's epoch when built
 	order [4][]Candidate // by Sort; group 0, no request-specific fields
 }
 
-const snapshotEvery = int64(100 * time.Millisecond)
+// A snapshot is rebuilt every snapshotEvery, and sooner — after snapshotMinAge — when an
+// endpoint's breaker or degraded standing changed (the registry's epoch moved): an outage
+// must reorder traffic at once, while a flapping endpoint must not rebuild it per request.
+const (
+	snapshotEvery  = int64(100 * time.Millisecond)
+	snapshotMinAge = int64(2 * time.Millisecond)
+)
 
 type modelSnap struct {
 	cur      atomic.Pointer[snapshot]
@@ -36,8 +43,11 @@ type modelSnap struct {
 func (r *Router) snapshotOf(m *catalog.Model, now int64) *snapshot {
 	ms := &r.snaps[m.Index]
 	s := ms.cur.Load()
-	if s != nil && now-s.at < snapshotEvery && now >= s.at {
-		return s
+	if s != nil && now >= s.at {
+		age := now - s.at
+		if age < snapshotMinAge || (age < snapshotEvery && s.epoch == r.reg.Epoch()) {
+			return s
+		}
 	}
 	if s != nil && !ms.building.CompareAndSwap(false, true) {
 		return s
@@ -49,7 +59,7 @@ func (r *Router) snapshotOf(m *catalog.Model, now int64) *snapshot {
 }
 
 func (r *Router) buildSnapshot(m *catalog.Model, now int64) *snapshot {
-	s := &snapshot{at: now}
+	s := &snapshot{at: now, epoch: r.reg.Epoch()}
 	var base []Candidate
 	var fastest time.Duration
 	for _, ep := range m.Endpoints {

@@ -96,6 +96,10 @@ type Endpoint struct {
 	// lastFail is when the last Failure or RateLimited was recorded (0: never), so healthy
 	// endpoints answer Degraded without walking the window.
 	lastFail atomic.Int64
+	// epoch is the registry's change counter; degraded remembers the standing last
+	// announced through it.
+	epoch    *atomic.Uint64
+	degraded atomic.Bool
 	// limited reports that the breaker last opened on rate limiting, so a request that finds
 	// every endpoint open can be told 429 (come back later) rather than 503 (outage).
 	limited atomic.Bool
@@ -138,8 +142,8 @@ func (e *Endpoint) CachedPercentiles(now int64) (ttft Percentiles, ttftOK bool, 
 	return c.ttft, c.ttftOK, c.tput, c.tputOK
 }
 
-func newEndpoint(cfg *Config) *Endpoint {
-	e := &Endpoint{cfg: cfg}
+func newEndpoint(cfg *Config, epoch *atomic.Uint64) *Endpoint {
+	e := &Endpoint{cfg: cfg, epoch: epoch}
 	e.cooldown.Store(int64(cfg.Cooldown))
 	e.ttft.init()
 	e.tput.init()
@@ -214,6 +218,7 @@ func (e *Endpoint) closeAfterProbe(now int64) {
 	if t := e.trip.Load(); t > 0 && now >= t && e.trip.CompareAndSwap(t, -t) {
 		e.cooldown.Store(int64(e.cfg.Cooldown))
 		e.probe.Store(0)
+		e.epoch.Add(1)
 	}
 }
 
@@ -263,6 +268,7 @@ func (e *Endpoint) open(now, until int64) {
 				e.cooldown.Store(c)
 			}
 			e.probe.Store(0)
+			e.epoch.Add(1)
 			return
 		}
 	}
@@ -279,6 +285,9 @@ func (e *Endpoint) FirstByte(now int64, ttft time.Duration) {
 
 	e.errRate.add(0, alphaErr)
 	e.recent.add(now, degradedAttempt)
+	if e.degraded.Load() && !e.Degraded(now) && e.degraded.CompareAndSwap(true, false) {
+		e.epoch.Add(1)
+	}
 	s := e.stats.slot(now)
 	if s != nil {
 		s.ok.Add(1)
@@ -315,6 +324,9 @@ func (e *Endpoint) Fail(now int64, o Outcome, retryAfter time.Duration) {
 	e.recent.add(now, degradedFailure)
 	if now > e.lastFail.Load() {
 		e.lastFail.Store(now) // a racing older store only shortens the fast path's reach
+	}
+	if !e.degraded.Load() && e.Degraded(now) && e.degraded.CompareAndSwap(false, true) {
+		e.epoch.Add(1)
 	}
 	if s := e.stats.slot(now); s != nil {
 		if o == Failure {

@@ -1,6 +1,9 @@
 package health
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Registry holds the endpoints by key (the router's choice, e.g. provider/model). It
 // outlives catalog reloads so an endpoint's breaker and history carry over; endpoints are
@@ -10,7 +13,15 @@ type Registry struct {
 	// sync.Map rather than a mutex-guarded map: the router looks endpoints up on the request
 	// path, and Load is lock-free and, for string keys, allocation-free.
 	m sync.Map // string -> *Endpoint
+	// epoch counts changes of any endpoint's standing (breaker opened or closed, degraded
+	// started or ended), so a router's cached ordering knows when it is out of date.
+	epoch atomic.Uint64
 }
+
+// Epoch changes whenever an endpoint's breaker opens or closes or it becomes or stops
+// being degraded (as far as recordings show; a degraded spell that simply ages out is seen
+// at the next recording).
+func (r *Registry) Epoch() uint64 { return r.epoch.Load() }
 
 // NewRegistry returns an empty registry; cfg's unset fields take their defaults.
 func NewRegistry(cfg Config) *Registry {
@@ -28,7 +39,7 @@ func (r *Registry) Get(key string) *Endpoint {
 	}
 	// Racing creators build one endpoint each; LoadOrStore keeps the first and the rest are
 	// garbage before anyone could record into them.
-	v, _ := r.m.LoadOrStore(key, newEndpoint(&r.cfg))
+	v, _ := r.m.LoadOrStore(key, newEndpoint(&r.cfg, &r.epoch))
 	return v.(*Endpoint)
 }
 

@@ -139,3 +139,32 @@ func BenchmarkRegistryGet(b *testing.B) {
 		_ = r.Get(key)
 	}
 }
+
+func TestEpochMovesOnStandingChanges(t *testing.T) {
+	r := NewRegistry(Config{FailuresToOpen: 5, DegradedMinFailures: 3, DegradedRatio: 0.2, Cooldown: time.Second})
+	e := r.Get("m@p")
+	now := int64(time.Hour)
+	steps := []struct {
+		name  string
+		do    func()
+		moved bool
+	}{
+		{"a success changes nothing", func() { e.FirstByte(now, time.Millisecond) }, false},
+		{"two failures are not yet degraded", func() { e.Fail(now, Failure, 0); e.Fail(now, Failure, 0) }, false},
+		{"the third makes it degraded", func() { e.Fail(now, Failure, 0) }, true},
+		{"still degraded", func() { e.FirstByte(now, time.Millisecond) }, false},
+		{"five failures in a row open the breaker", func() {
+			for range 5 {
+				e.Fail(now, Failure, 0)
+			}
+		}, true},
+		{"past the window and the open period, a success recovers both", func() { now += int64(time.Minute); e.FirstByte(now, time.Millisecond) }, true},
+	}
+	for _, st := range steps {
+		before := r.Epoch()
+		st.do()
+		if moved := r.Epoch() != before; moved != st.moved {
+			t.Fatalf("%s: epoch moved = %v", st.name, moved)
+		}
+	}
+}
