@@ -237,7 +237,14 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 			return n.gen.Load().router.Serve(ctx, req)
 		}),
 		Models:         func() []byte { return n.gen.Load().cat.ModelsJSON() },
-		ModelsFiltered: func(q url.Values) ([]byte, error) { return n.gen.Load().cat.ModelsJSONFiltered(q) },
+		ModelsFiltered: func(q url.Values) ([]byte, error) {
+			doc, err := n.gen.Load().cat.ModelsJSONFiltered(q)
+			var fe *catalog.FilterError
+			if errors.As(err, &fe) {
+				return nil, llm.BadRequest(fe.Param, "query parameter `%s`: %s", fe.Param, fe.Msg)
+			}
+			return doc, err
+		},
 		Endpoints: func(id string) ([]byte, bool) {
 			g := n.gen.Load()
 			return g.cat.EndpointsJSON(id, g.router.Live)

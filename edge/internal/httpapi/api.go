@@ -136,7 +136,11 @@ func (a *API) listModels(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := a.filtered(q)
 	if err != nil {
-		a.writeError(w, llm.BadRequest("", "%v", err))
+		e, ok := err.(*llm.Error)
+		if !ok {
+			e = llm.BadRequest("", "%v", err)
+		}
+		a.writeError(w, e)
 		return
 	}
 	writeRaw(w, http.StatusOK, doc)
