@@ -479,3 +479,41 @@ func TestRoutingUnderFailures(t *testing.T) {
 		t.Fatalf("max latency %s exceeds one attempt timeout (%s) plus the slow upstream's TTFT", r.max, timeout)
 	}
 }
+
+// TestStickyThroughFailureAndRecoveryEndToEnd: a pinned conversation moves when its
+// endpoint fails, and stays on the new one after the old recovers (its cache is there now).
+func TestStickyThroughFailureAndRecoveryEndToEnd(t *testing.T) {
+	var u upstreams
+	down := map[string]*atomic.Bool{}
+	for _, n := range []string{"p1", "p2", "p3"} {
+		ok := fakeupstream.New(fakeupstream.Config{})
+		bad := fakeupstream.New(fakeupstream.Config{Fail: fakeupstream.Fail503, RetryAfter: "0"})
+		t.Cleanup(bad.Close)
+		d := &atomic.Bool{}
+		down[n] = d
+		u.add(t, n, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d.Load() {
+				bad.ServeHTTP(w, r)
+				return
+			}
+			ok.ServeHTTP(w, r)
+		}), ok)
+	}
+	_, base := u.node(t, "", nil)
+	turn := func() routed {
+		return chat(t, http.DefaultClient, base, `{"model":"bench/model","session_id":"conv-9",`+hello+`}`)
+	}
+	first := turn().provider
+	down[first].Store(true)
+	r := turn()
+	if r.status != 200 || r.provider == first || !strings.HasPrefix(r.route, "bench/model@"+first+"=502, ") {
+		t.Fatalf("with %s down: %d from %s via %q", first, r.status, r.provider, r.route)
+	}
+	moved := r.provider
+	down[first].Store(false)
+	for range 10 {
+		if got := turn(); got.provider != moved {
+			t.Fatalf("after %s recovered the conversation went to %s, want it to stay on %s", first, got.provider, moved)
+		}
+	}
+}

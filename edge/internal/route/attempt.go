@@ -156,10 +156,12 @@ func (r *Router) runHedged(ctx context.Context, req *llm.Request, cands []Candid
 			running--
 			c := &cands[res.i]
 			if res.err == nil {
-				// The other attempt is cancelled (its upstream sees the connection close)
-				// and drained in the background: the winner does not wait for it.
+				// The other attempt is cancelled (its upstream sees the connection close) and
+				// waited for: it may not have copied the request body yet, and the body's
+				// buffer goes back to its pool once this returns. A cancelled attempt ends
+				// within a scheduling delay, so the winner hardly waits.
 				cancelOthers(res.i, errHedgeLost)
-				go drain(results, running)
+				drain(results, running)
 				if started > 1 && res.i != firstStarted {
 					r.metrics.Hedge(true)
 				}
@@ -189,7 +191,7 @@ func (r *Router) runHedged(ctx context.Context, req *llm.Request, cands []Candid
 	return served{}, r.failure(req, cands, tried)
 }
 
-// drain collects the attempts still running after a hedge was won, closing any that
+// drain waits for the attempts still running after a hedge was decided, closing any that
 // answered anyway.
 func drain(results <-chan result, n int) {
 	for ; n > 0; n-- {
@@ -425,6 +427,15 @@ func firstEvent(st llm.Stream, provider string) ([]byte, error) {
 // choices, or no choices at all. Both deserve the next endpoint rather than a client
 // that parses an "empty success".
 func bodyError(body []byte, provider string) error {
+	// Nearly every body is a plain answer; substring searches run an order of magnitude
+	// faster than a validating walk, so the walk is kept for bodies that might be bad: an
+	// error, no or empty choices, or a truncated body (the usual malformation; the HTTP
+	// layer still rejects any other as a 502, only without failover). `"error"` with its
+	// quotes cannot occur inside a JSON string's content, where quotes are escaped, so
+	// generated text about errors does not trigger the walk.
+	if endsObject(body) && bytes.Contains(body, choicesKey) && !bytes.Contains(body, errorKey) && !bytes.Contains(body, emptyChoices) {
+		return nil
+	}
 	var errObj, choices []byte
 	it := jsonx.Object(body)
 	for it.Next() {
@@ -452,6 +463,11 @@ func bodyError(body []byte, provider string) error {
 	}
 	return &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeUpstream, Provider: provider,
 		Message: "upstream " + provider + " answered without any choices"}
+}
+
+func endsObject(b []byte) bool {
+	b = bytes.TrimRight(b, " \t\r\n")
+	return len(b) > 0 && b[len(b)-1] == '}'
 }
 
 func truncate(b []byte, n int) string {
@@ -532,7 +548,12 @@ type peeked struct {
 	ended   bool
 }
 
-var usageKey = []byte(`"usage"`)
+var (
+	usageKey     = []byte(`"usage"`)
+	choicesKey   = []byte(`"choices"`)
+	errorKey     = []byte(`"error"`)
+	emptyChoices = []byte(`"choices":[]`)
+)
 
 func (p *peeked) Next() ([]byte, error) {
 	if p.first != nil {

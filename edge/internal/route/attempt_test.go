@@ -328,7 +328,9 @@ func TestNonStreamBodyErrors(t *testing.T) {
 		{"error only", `{"error":{"code":500,"message":"x"}}`, true},
 		{"empty choices", `{"choices":[]}`, true},
 		{"no choices", `{"id":"x"}`, true},
-		{"malformed", `{"choices":[{"index":0}`, true},
+		{"truncated", `{"choices":[{"index":0,"message":{"content":"hel`, true},
+		{"text about an error", `{"choices":[{"index":0,"message":{"content":"the \"error\" was mine"}}]}`, false},
+		{"finish reason error", `{"choices":[{"index":0,"finish_reason":"error"}]}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
