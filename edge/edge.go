@@ -236,7 +236,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		Pipeline: pipeline.HandlerFunc(func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 			return n.gen.Load().router.Serve(ctx, req)
 		}),
-		Models:         func() []byte { return n.gen.Load().cat.ModelsJSON() },
+		Models: func() []byte { return n.gen.Load().cat.ModelsJSON() },
 		ModelsFiltered: func(q url.Values) ([]byte, error) {
 			doc, err := n.gen.Load().cat.ModelsJSONFiltered(q)
 			var fe *catalog.FilterError
