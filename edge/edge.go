@@ -144,6 +144,20 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 	return &generation{cfg: cfg, cat: cat, router: router}, nil
 }
 
+// refreshStats keeps the endpoints' percentile caches fresh, off the request path.
+func (n *Node) refreshStats(ctx context.Context) {
+	t := time.NewTicker(health.RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.health.Refresh(time.Now().UnixNano())
+		}
+	}
+}
+
 // probe runs active health checks of endpoints whose circuit is waiting for a probe, so
 // recovery does not cost a client request.
 func (n *Node) probe(ctx context.Context, every time.Duration) {
@@ -348,6 +362,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if every := n.cfg.Routing.ProbeInterval.D(); every > 0 {
 		go n.probe(wctx, every)
 	}
+	go n.refreshStats(wctx)
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())

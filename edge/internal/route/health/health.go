@@ -124,20 +124,29 @@ type cachedPercentiles struct {
 	tputOK     bool
 }
 
-// cacheEvery bounds how stale CachedPercentiles may be.
-const cacheEvery = int64(time.Second)
+// RefreshEvery is how often Registry.Refresh should run; CachedPercentiles recomputes on
+// the request path only when no refresh came for twice that long.
+const RefreshEvery = time.Second
+
+const cacheStale = int64(2 * RefreshEvery)
+
+// refresh recomputes the cached percentiles.
+func (e *Endpoint) refresh(now int64) *cachedPercentiles {
+	n := &cachedPercentiles{at: now}
+	n.ttft, n.ttftOK = e.TTFTPercentiles(now)
+	n.tput, n.tputOK = e.ThroughputPercentiles(now)
+	e.cached.Store(n)
+	return n
+}
 
 // CachedPercentiles returns TTFT (milliseconds) and throughput (tokens/s) percentiles over
-// the stats window as of at most a second ago; ok is false for a distribution with too few
-// samples. Cheap on the request path: one atomic load, and one walk per endpoint per second.
+// the stats window as of at most two refresh periods ago; ok is false for a distribution with too few
+// samples. One atomic load on the request path while Registry.Refresh runs every
+// RefreshEvery off it.
 func (e *Endpoint) CachedPercentiles(now int64) (ttft Percentiles, ttftOK bool, tput Percentiles, tputOK bool) {
 	c := e.cached.Load()
-	if c == nil || now-c.at >= cacheEvery || now < c.at {
-		n := &cachedPercentiles{at: now}
-		n.ttft, n.ttftOK = e.TTFTPercentiles(now)
-		n.tput, n.tputOK = e.ThroughputPercentiles(now)
-		e.cached.Store(n)
-		c = n
+	if c == nil || now-c.at >= cacheStale || now < c.at {
+		c = e.refresh(now)
 	}
 	return c.ttft, c.ttftOK, c.tput, c.tputOK
 }

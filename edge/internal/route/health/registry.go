@@ -48,3 +48,13 @@ func (r *Registry) Get(key string) *Endpoint {
 func (r *Registry) Range(f func(key string, e *Endpoint) bool) {
 	r.m.Range(func(k, v any) bool { return f(k.(string), v.(*Endpoint)) })
 }
+
+// Refresh recomputes every endpoint's cached percentiles (see CachedPercentiles). The node
+// calls it every RefreshEvery from a goroutine of its own, so no request pays for walking
+// the statistics windows.
+func (r *Registry) Refresh(now int64) {
+	r.m.Range(func(_, v any) bool {
+		v.(*Endpoint).refresh(now)
+		return true
+	})
+}
