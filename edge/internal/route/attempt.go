@@ -549,7 +549,8 @@ type peeked struct {
 }
 
 var (
-	usageKey     = []byte(`"usage"`)
+	// Chunks carry "usage":null until the last; only a chunk with token counts is parsed.
+	usageKey     = []byte(`"completion_tokens"`)
 	choicesKey   = []byte(`"choices"`)
 	errorKey     = []byte(`"error"`)
 	emptyChoices = []byte(`"choices":[]`)
