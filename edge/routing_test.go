@@ -517,3 +517,47 @@ func TestStickyThroughFailureAndRecoveryEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigFileChangeReloadsByItself: the node notices its configuration file changed and
+// reloads without a signal.
+func TestConfigFileChangeReloadsByItself(t *testing.T) {
+	fake := fakeupstream.New(fakeupstream.Config{})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); srv.Close() })
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crossroads.yaml")
+	write := func(model string) {
+		yaml := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\ntls: {reload_interval: 50ms}\nlog: {level: error}\nsim: {enabled: false}\nproviders:\n  - {name: f, base_url: %q, models: [{id: %s}]}\n",
+			dir, srv.URL+"/v1", model)
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first/model")
+	cfg, err := edge.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := edge.New(cfg, edge.WithConfigFile(path), edge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + node.PlainAddr().String()
+	time.Sleep(20 * time.Millisecond)
+	write("second/model-with-a-longer-name") // a different size, whatever the mtime granularity
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := chat(t, http.DefaultClient, base, `{"model":"second/model-with-a-longer-name",`+hello+`}`)
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not pick up the changed file: %d %s", r.status, r.body)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}

@@ -26,9 +26,10 @@ type Candidate struct {
 	// Drop are request parameters the endpoint does not support; they are left out of
 	// the upstream body.
 	Drop llm.ParamSet
-	// Degraded: significant failures in the last window. Slow: its TTFT is far above the
-	// fastest candidate of its model. MissesPrefs: it misses preferred_max_latency or
-	// preferred_min_throughput. All three only demote, never exclude.
+	// Degraded: significant failures in the last window. Slow: its TTFT is far above that
+	// of its model's fastest endpoint in service. MissesPrefs: it misses
+	// preferred_max_latency or preferred_min_throughput, or drops structured outputs the
+	// request asked for. All three only demote, never exclude.
 	Degraded, Slow, MissesPrefs bool
 
 	group    int8 // the model's place in the request's model list
@@ -287,7 +288,6 @@ func meetsThroughput(h *health.Endpoint, now int64, t *Threshold) bool {
 func (r *Router) order(p *plan) {
 	c := p.cands
 	pr := &p.prefs
-	// Latency outliers are judged against the fastest candidate of the same model.
 	for i := range c {
 		x := &c[i]
 		if r.outlier > 0 && x.TTFT > 0 {
