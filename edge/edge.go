@@ -144,31 +144,17 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 	return &generation{cfg: cfg, cat: cat, router: router}, nil
 }
 
-// refreshStats keeps the endpoints' percentile caches fresh, off the request path.
-func (n *Node) refreshStats(ctx context.Context) {
-	t := time.NewTicker(health.RefreshEvery)
+// every runs f each period until ctx ends: the node's background chores (percentile
+// refresh, active probes, file watching) are all this loop.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n.health.Refresh(time.Now().UnixNano())
-		}
-	}
-}
-
-// probe runs active health checks of endpoints whose circuit is waiting for a probe, so
-// recovery does not cost a client request.
-func (n *Node) probe(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.gen.Load().router.ProbeOpen(ctx, min(every, 10*time.Second))
+			f()
 		}
 	}
 }
@@ -358,11 +344,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go n.watchFiles(wctx, n.cfg.TLS.ReloadInterval.D())
-	if every := n.cfg.Routing.ProbeInterval.D(); every > 0 {
-		go n.probe(wctx, every)
+	go every(wctx, n.cfg.TLS.ReloadInterval.D(), n.reloadIfChanged)
+	if d := n.cfg.Routing.ProbeInterval.D(); d > 0 {
+		// Active probes of endpoints whose circuit waits for one: recovery costs no client
+		// request.
+		go every(wctx, d, func() { n.gen.Load().router.ProbeOpen(wctx, min(d, 10*time.Second)) })
 	}
-	go n.refreshStats(wctx)
+	// Percentile caches are refreshed here, off the request path.
+	go every(wctx, health.RefreshEvery, func() { n.health.Refresh(time.Now().UnixNano()) })
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -64,24 +63,15 @@ func stamp(path string) fileStamp {
 	return fileStamp{fi.ModTime(), fi.Size()}
 }
 
-// watchFiles reloads the node when its files change, until ctx ends.
-func (n *Node) watchFiles(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if !n.watch.changed() {
-				continue
-			}
-			if err := n.Reload(); err != nil {
-				// Keep the old generation and stop retrying the same broken file every tick.
-				n.log.Error("configuration reload failed; still serving the previous configuration", "err", err)
-				n.watch.update(n.cfgFile, n.gen.Load().cfg.CatalogFile)
-			}
-		}
+// reloadIfChanged reloads the node when its files changed since the last look.
+func (n *Node) reloadIfChanged() {
+	if !n.watch.changed() {
+		return
+	}
+	if err := n.Reload(); err != nil {
+		// Keep the old generation and stop retrying the same broken file every tick.
+		n.log.Error("configuration reload failed; still serving the previous configuration", "err", err)
+		n.watch.update(n.cfgFile, n.gen.Load().cfg.CatalogFile)
 	}
 }
 

@@ -346,33 +346,50 @@ func TestModelsSurface(t *testing.T) {
 	}
 }
 
-func TestReloadSwapsCatalogWithoutDroppingStreams(t *testing.T) {
-	fake := fakeupstream.New(fakeupstream.Config{Chunks: 40, TokensPerSecond: 100})
+// fileNode runs a node from a configuration file in a temporary directory, in front of
+// one fake upstream; write rewrites the file with the given models (YAML flow items) and
+// extra top-level YAML.
+type fileNode struct {
+	node  *edge.Node
+	base  string
+	path  string
+	write func(models string)
+}
+
+func startFromFile(t *testing.T, fc fakeupstream.Config, extra, models string) *fileNode {
+	t.Helper()
+	fake := fakeupstream.New(fc)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(func() { fake.Close(); srv.Close() })
 	dir := t.TempDir()
-	path := filepath.Join(dir, "crossroads.yaml")
-	write := func(models string) {
-		yaml := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\nproviders:\n  - {name: f, base_url: %q, models: [%s]}\n",
-			dir, srv.URL+"/v1", models)
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+	f := &fileNode{path: filepath.Join(dir, "crossroads.yaml")}
+	f.write = func(models string) {
+		yaml := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n%s\nproviders:\n  - {name: f, base_url: %q, models: [%s]}\n",
+			dir, extra, srv.URL+"/v1", models)
+		if err := os.WriteFile(f.path, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("{id: old/model}")
-	cfg, err := edge.LoadConfig(path)
+	f.write(models)
+	cfg, err := edge.LoadConfig(f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := edge.New(cfg, edge.WithConfigFile(path), edge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	f.node, err = edge.New(cfg, edge.WithConfigFile(f.path), edge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
+	go func() { done <- f.node.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + node.PlainAddr().String()
+	f.base = "http://" + f.node.PlainAddr().String()
+	return f
+}
+
+func TestReloadSwapsCatalogWithoutDroppingStreams(t *testing.T) {
+	f := startFromFile(t, fakeupstream.Config{Chunks: 40, TokensPerSecond: 100}, "", "{id: old/model}")
+	node, base, write, path := f.node, f.base, f.write, f.path
 	time.Sleep(50 * time.Millisecond)
 
 	// A stream in flight on the old generation finishes after the reload.
@@ -521,32 +538,8 @@ func TestStickyThroughFailureAndRecoveryEndToEnd(t *testing.T) {
 // TestConfigFileChangeReloadsByItself: the node notices its configuration file changed and
 // reloads without a signal.
 func TestConfigFileChangeReloadsByItself(t *testing.T) {
-	fake := fakeupstream.New(fakeupstream.Config{})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(func() { fake.Close(); srv.Close() })
-	dir := t.TempDir()
-	path := filepath.Join(dir, "crossroads.yaml")
-	write := func(model string) {
-		yaml := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\ntls: {reload_interval: 50ms}\nlog: {level: error}\nsim: {enabled: false}\nproviders:\n  - {name: f, base_url: %q, models: [{id: %s}]}\n",
-			dir, srv.URL+"/v1", model)
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("first/model")
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := edge.New(cfg, edge.WithConfigFile(path), edge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + node.PlainAddr().String()
+	f := startFromFile(t, fakeupstream.Config{}, "tls: {reload_interval: 50ms}", "{id: first/model}")
+	base, write := f.base, func(model string) { f.write("{id: " + model + "}") }
 	time.Sleep(20 * time.Millisecond)
 	write("second/model-with-a-longer-name") // a different size, whatever the mtime granularity
 	deadline := time.Now().Add(5 * time.Second)

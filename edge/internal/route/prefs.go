@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -338,6 +339,28 @@ func parseMaxPrice(p *Prefs, field string, v []byte) *llm.Error {
 	if jsonx.KindOfValue(v) != jsonx.KindObject {
 		return typeErr(field, v, "an object of USD prices per million tokens")
 	}
+	return eachNumber(field, v, priceFields, func(i int, f float64) {
+		switch i {
+		case 0:
+			p.MaxPrice.Prompt = f / 1e6
+		case 1:
+			p.MaxPrice.Completion = f / 1e6
+		case 2:
+			p.MaxPrice.Request = f
+		default:
+			// image, audio: bounds on prices this node's catalog does not carry.
+		}
+	})
+}
+
+var (
+	priceFields      = []string{"prompt", "completion", "request", "image", "audio"}
+	percentileFields = []string{"p50", "p75", "p90", "p99"}
+)
+
+// eachNumber calls set with the index in names of every member of an object of
+// non-negative numbers; a member not in names is a 400 listing them.
+func eachNumber(field string, v []byte, names []string, set func(i int, f float64)) *llm.Error {
 	it := jsonx.Object(v)
 	for it.Next() {
 		m := it.Member()
@@ -347,18 +370,11 @@ func parseMaxPrice(p *Prefs, field string, v []byte) *llm.Error {
 		if err != nil {
 			return err
 		}
-		switch string(name) {
-		case "prompt":
-			p.MaxPrice.Prompt = f / 1e6
-		case "completion":
-			p.MaxPrice.Completion = f / 1e6
-		case "request":
-			p.MaxPrice.Request = f
-		case "image", "audio":
-			// Bounds on prices this node's catalog does not carry: nothing to exceed.
-		default:
-			return llm.BadRequest(subField(field, name), "`%s` takes prompt, completion, request, image and audio", field)
+		i := slices.Index(names, string(name))
+		if i < 0 {
+			return llm.BadRequest(subField(field, name), "`%s` takes %s", field, strings.Join(names, ", "))
 		}
+		set(i, f)
 	}
 	return nil
 }
@@ -375,29 +391,10 @@ func parseThreshold(field string, v []byte) (Threshold, *llm.Error) {
 		return Threshold{}, typeErr(field, v, "a number or an object of percentiles")
 	}
 	t := Threshold{Set: true}
-	it := jsonx.Object(v)
-	for it.Next() {
-		m := it.Member()
-		var buf [64]byte
-		name := m.Name(&buf)
-		f, err := number(subField(field, name), m.Value)
-		if err != nil {
-			return t, err
-		}
-		switch string(name) {
-		case "p50":
-			t.P50 = f
-		case "p75":
-			t.P75 = f
-		case "p90":
-			t.P90 = f
-		case "p99":
-			t.P99 = f
-		default:
-			return t, llm.BadRequest(subField(field, name), "`%s` takes p50, p75, p90 and p99", field)
-		}
-	}
-	return t, nil
+	err := eachNumber(field, v, percentileFields, func(i int, f float64) {
+		*[...]*float64{&t.P50, &t.P75, &t.P90, &t.P99}[i] = f
+	})
+	return t, err
 }
 
 func knownQuantization(q string) bool {
