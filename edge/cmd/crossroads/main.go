@@ -10,15 +10,18 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/crossroads-llm/crossroads/edge"
+	"github.com/crossroads-llm/crossroads/edge/wasmhost"
 )
 
 const usage = `crossroads: an LLM edge router with an OpenAI/OpenRouter-compatible API.
 
 Usage:
   crossroads serve [--config FILE] [--data-dir DIR]   run the edge node
+  crossroads plugin check FILE.wasm                   validate a WebAssembly plugin against ABI v1
   crossroads version                                  print the version
   crossroads help [serve]                             show help
 
@@ -26,8 +29,9 @@ With no --config, the node runs on its embedded default:
   https://127.0.0.1:8443   TLS over TCP (HTTP/1.1, HTTP/2) and UDP (HTTP/3), self-signed certificate
   http://127.0.0.1:8080    plain HTTP/1.1 and h2c, for local tools
   sim/... models           a built-in simulated provider: no keys, no network
-  OPENAI_API_KEY (+ OPENAI_BASE_URL), OPENROUTER_API_KEY
-                           providers read from the environment, as the SDKs read them
+  OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, OPENROUTER_API_KEY, ...
+                           each key in the environment turns on that provider's models
+                           from the embedded catalog
 
 Try it:
   curl -N http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
@@ -59,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "plugin":
+		return plugin(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "crossroads", version)
 		return 0
@@ -145,5 +151,45 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	return 0
+}
+
+const pluginUsage = `Usage: crossroads plugin check FILE.wasm
+
+Validates a WebAssembly module against plugin ABI v1 (sdk/ABI.md): its exports and their
+signatures, its imports, that it instantiates and answers plugin_info, and that fuel
+metering can be injected into it, as the node does when it loads a plugin. Prints the
+plugin's name, version and hooks; exits 1 with the reason when the module is refused.
+`
+
+func plugin(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(stdout, pluginUsage)
+		return 0
+	}
+	if len(args) != 2 || args[0] != "check" {
+		fmt.Fprint(stderr, pluginUsage)
+		return 2
+	}
+	wasm, err := os.ReadFile(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, "crossroads plugin check:", err)
+		return 1
+	}
+	metered, err := wasmhost.Metered(wasm)
+	if err != nil {
+		fmt.Fprintf(stderr, "crossroads plugin check: %s: fuel metering cannot be injected: %v\n", args[1], err)
+		return 1
+	}
+	info, err := wasmhost.Check(context.Background(), metered)
+	if err != nil {
+		fmt.Fprintf(stderr, "crossroads plugin check: %s: %v\n", args[1], err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ABI v1 plugin %q version %s (%d bytes)\n", args[1], info.Name, info.Version, len(wasm))
+	if info.Description != "" {
+		fmt.Fprintf(stdout, "  %s\n", info.Description)
+	}
+	fmt.Fprintf(stdout, "  hooks: %s\n", strings.Join(info.Hooks, ", "))
 	return 0
 }

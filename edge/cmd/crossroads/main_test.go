@@ -29,6 +29,13 @@ func TestRun(t *testing.T) {
 		{"stray argument", []string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"missing config", []string{"serve", "--config", "/nonexistent.yaml"}, 1, "", "config: read"},
 		{"invalid config names the field", []string{"serve", "--config", bad}, 1, "", "providers[0].base_url"},
+		{"plugin check, good module", []string{"plugin", "check", "../../wasmhost/testdata/echo.wasm"}, 0, `ABI v1 plugin "echo" version 1.0.0`, ""},
+		{"plugin check names the wrong export", []string{"plugin", "check", "../../wasmhost/testdata/abi_bad_hook.wasm"}, 1, "", "export hook_route has signature"},
+		{"plugin check refuses self-metering", []string{"plugin", "check", "../../wasmhost/testdata/misbehave.wasm"}, 1, "", "fuel metering cannot be injected"},
+		{"plugin check, not wasm", []string{"plugin", "check", bad}, 1, "", "fuel metering cannot be injected"},
+		{"plugin check, missing file", []string{"plugin", "check", "/nonexistent.wasm"}, 1, "", "no such file"},
+		{"plugin usage", []string{"plugin"}, 2, "", "crossroads plugin check FILE.wasm"},
+		{"plugin help", []string{"plugin", "--help"}, 0, "Validates a WebAssembly module", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

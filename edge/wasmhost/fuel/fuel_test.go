@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -274,10 +275,15 @@ func TestLimitWatchdog(t *testing.T) {
 	if got := limit.Get(); got != 0 {
 		t.Fatalf("initial limit = %d, want 0", got)
 	}
-	fuel.Set(1 << 62)
+	// The budget is bounded (a few seconds of spinning) rather than endless: a GC that
+	// starts while the guest spins waits for it, and no timer fires until it stops, so an
+	// endless budget could hang the test binary. GC is settled first to make that rare.
+	const budget = 2_000_000_000
+	fuel.Set(budget)
+	runtime.GC()
 	raised := make(chan time.Time, 1)
 	timer := time.AfterFunc(20*time.Millisecond, func() {
-		limit.Set(1 << 62) // the whole budget: the next check falls below it
+		limit.Set(budget) // the whole budget: the next check falls below it
 		raised <- time.Now()
 	})
 	defer timer.Stop()

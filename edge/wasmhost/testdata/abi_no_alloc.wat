@@ -1,0 +1,8 @@
+;; ABI conformance: no plugin_alloc.
+(module
+  (memory (export "memory") 1)
+  (func (export "hook_route") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "plugin_abi_v1"))
+  (func (export "plugin_free") (param i32 i32))
+  (func (export "plugin_info") (result i64) (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 2)))
+  (data (i32.const 16) "{}"))

@@ -1,0 +1,9 @@
+;; ABI conformance: imports a crossroads function this host does not provide.
+(module
+  (import "crossroads" "sleep" (func (param i64)))
+  (memory (export "memory") 1)
+  (func (export "plugin_abi_v1"))
+  (func (export "plugin_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "plugin_free") (param i32 i32))
+  (func (export "plugin_info") (result i64) (i64.const 0))
+  (func (export "hook_route") (param i32 i32) (result i64) (i64.const 0)))

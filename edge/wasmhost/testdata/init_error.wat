@@ -1,0 +1,11 @@
+;; plugin_init refuses every config with an error JSON.
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{\"name\":\"initerr\",\"hooks\":[\"hook_route\"]}")
+  (data (i32.const 128) "{\"error\":{\"code\":\"bad_config\",\"message\":\"weights must sum to 1\"}}")
+  (func (export "plugin_abi_v1"))
+  (func (export "plugin_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "plugin_free") (param i32 i32))
+  (func (export "plugin_info") (result i64) (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 41)))
+  (func (export "plugin_init") (param i32 i32) (result i64) (i64.or (i64.shl (i64.const 128) (i64.const 32)) (i64.const 65)))
+  (func (export "hook_route") (param i32 i32) (result i64) (i64.const 0)))
