@@ -275,7 +275,7 @@ func TestDecide(t *testing.T) {
 		{"max_tokens above a limit", "m/x", nil, `{"sort":"price"}`, 0, 2000, "notools cheap mid", ""},
 		{"partition model keeps model order", "m/x", []string{"m/y"}, `{"sort":"price"}`, 0, 0, "notools cheap mid pricey other", ""},
 		{"partition none sorts globally", "m/x", []string{"m/y"}, `{"sort":{"by":"price","partition":"none"}}`, 0, 0, "other notools cheap mid pricey", ""},
-		{"legacy route sort", "m/x", []string{"m/y"}, `{"sort":"price"}`, 0, 0, "notools cheap mid pricey other", ""},
+		{"legacy route fallback keeps model order", "m/x", []string{"m/y"}, `{"sort":"price"}`, 0, 0, "notools cheap mid pricey other", ""},
 		{"load balancing keeps everyone", "m/x", nil, ``, 0, 0, "* cheap mid notools pricey", ""},
 		{"nothing left names the filters", "m/x", nil, `{"only":["cheap"],"max_price":{"prompt":0.1}}`, 0, 0, "", "provider.only|provider"},
 		{"no tool support", "m/y", nil, ``, 0, 0, "other", ""},
@@ -301,7 +301,7 @@ func TestDecide(t *testing.T) {
 			if tt.provider != "" {
 				req.Provider = []byte(tt.provider)
 			}
-			if tt.name == "legacy route sort" {
+			if tt.name == "legacy route fallback keeps model order" {
 				req.Route = "fallback"
 			}
 			got, err := order(t, r, req)
