@@ -3,7 +3,7 @@
 GO ?= go
 BIN ?= bin
 
-.PHONY: all build run test check vet fmt fuzz bench clean
+.PHONY: all build run test check vet fmt fuzz bench clean plugins toolchains
 
 all: build
 
@@ -13,9 +13,18 @@ build:
 run:
 	$(GO) run ./edge/cmd/crossroads serve
 
-# test: formatting, vet, and every test under the race detector.
-test: check
+# test: formatting, vet, every plugin and example built from source, and every test under
+# the race detector.
+test: check plugins
 	$(GO) test -race -count=1 ./...
+
+# plugins: build every first-party plugin (plugins/dist) and example (examples/*/*/plugin.wasm)
+# in C, Go, AssemblyScript and WAT, installing the toolchains first if they are missing.
+plugins: toolchains
+	scripts/build-plugins.sh
+
+toolchains:
+	scripts/toolchains.sh
 
 check: fmt vet
 

@@ -15,14 +15,21 @@ func TestImportRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list over the module")
 	}
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, mod+"/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, mod+"/...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
 	}
 	deps := map[string][]string{}    // transitive
 	imports := map[string][]string{} // direct
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "|")
+		if len(f) != 3 {
+			t.Fatalf("go list printed %q, want path|imports|deps", line)
+		}
 		imports[f[0]] = strings.Fields(f[1])
 		deps[f[0]] = strings.Fields(f[2])
 	}
@@ -91,9 +98,9 @@ func TestPackageDocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list over the module")
 	}
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{.Doc}}`, mod+"/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{.Doc}}`, mod+"/...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
+		t.Fatalf("go list: %v", err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, doc, _ := strings.Cut(line, "|")

@@ -15,12 +15,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
 	"github.com/crossroads-llm/crossroads/edge/internal/config"
+	"github.com/crossroads-llm/crossroads/edge/internal/extension"
 	"github.com/crossroads-llm/crossroads/edge/internal/httpapi"
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
 	"github.com/crossroads-llm/crossroads/edge/internal/pipeline"
@@ -31,6 +33,7 @@ import (
 	"github.com/crossroads-llm/crossroads/edge/internal/route/health"
 	"github.com/crossroads-llm/crossroads/edge/internal/server"
 	"github.com/crossroads-llm/crossroads/edge/internal/telemetry"
+	"github.com/crossroads-llm/crossroads/edge/wasmhost"
 )
 
 // Config is the node's configuration. Build one with LoadConfig or DefaultConfig; its
@@ -70,6 +73,10 @@ type Node struct {
 	cfgFile string
 	watch   *fileWatch
 	reload  sync.Mutex
+	// plugins loads WebAssembly plugins into the node's one sandbox host and shares them
+	// between generations that declare them unchanged.
+	host    *wasmhost.Host
+	plugins *extension.Registry
 }
 
 // generation is everything a configuration reload rebuilds.
@@ -77,6 +84,12 @@ type generation struct {
 	cfg    *Config
 	cat    *catalog.Catalog
 	router *route.Router
+	// handler is the request pipeline: transform plugins around the router.
+	handler pipeline.Handler
+	plugins *extension.Set
+	// files are the plugin files this generation was built from, watched for changes.
+	files []string
+	refs  genRefs
 }
 
 // build makes a generation from a configuration: provider adapters, catalog and router.
@@ -112,12 +125,57 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A provider's wire format is a format plugin that lists it, else its own `format`.
+	formatOf := map[string]string{}
+	for _, pc := range cfg.Plugins {
+		if pc.Kind == "format" {
+			for _, slug := range pc.Providers {
+				formatOf[slug] = pc.Name
+			}
+		}
+	}
+	var formats []string
+	for _, pc := range cat.Providers() {
+		if _, ok := formatOf[pc.Slug]; !ok && pc.Format != "" && pc.Format != "openai" {
+			formatOf[pc.Slug] = pc.Format
+		}
+		if f := formatOf[pc.Slug]; f != "" && !slices.Contains(formats, f) {
+			formats = append(formats, f)
+		}
+	}
+	decls, files, err := pluginDecls(cfg, formats)
+	if err != nil {
+		return nil, err
+	}
+	set, err := n.plugins.Build(context.Background(), decls)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			set.Close(context.Background())
+		}
+	}()
 	for _, pc := range cat.Providers() {
 		if _, ok := providers[pc.Slug]; ok {
 			continue
 		}
-		if pc.Format != "" && pc.Format != "openai" {
-			return nil, fmt.Errorf("edge: provider %s: format %q is not supported by this build (only \"openai\")", pc.Slug, pc.Format)
+		if f := formatOf[pc.Slug]; f != "" {
+			fp, found := set.Format(f)
+			if !found {
+				return nil, fmt.Errorf("edge: provider %s: format %q: no format plugin of that name", pc.Slug, f)
+			}
+			p, err := extension.NewFormat(extension.FormatConfig{
+				Name: pc.Slug, DisplayName: pc.Name, BaseURL: pc.BaseURL, APIKey: pc.APIKey,
+				Headers: pc.Headers, Timeout: pc.Timeout, ConnectTimeout: pc.ConnectTimeout,
+				MaxResponseBytes: int64(cfg.Limits.MaxResponseBytes),
+			}, fp, n.upTr, n.log)
+			if err != nil {
+				return nil, err
+			}
+			providers[pc.Slug] = p
+			continue
 		}
 		p, err := openai.New(openai.Config{
 			Name: pc.Slug, DisplayName: pc.Name, BaseURL: pc.BaseURL, APIKey: pc.APIKey,
@@ -136,12 +194,21 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 		LatencyOutlier: rc.LatencyOutlier,
 		Hedge: route.Hedge{Enabled: rc.Hedge.Enabled, Delay: rc.Hedge.Delay.D(), MinDelay: rc.Hedge.MinDelay.D(),
 			MaxDelay: rc.Hedge.MaxDelay.D()},
-		Log: n.log, Metrics: n.metrics,
+		Rankers: set.Rankers(),
+		Log:     n.log, Metrics: n.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &generation{cfg: cfg, cat: cat, router: router}, nil
+	ok = true
+	g := &generation{cfg: cfg, cat: cat, router: router, plugins: set, files: files}
+	g.handler = router
+	if mw := set.Transforms(httpapi.Reparse); mw != nil {
+		g.handler = pipeline.Chain(router, mw)
+	}
+	g.refs.n.Store(1) // the node's own reference while the generation is current
+	g.refs.release = func() { set.Close(context.Background()) }
+	return g, nil
 }
 
 // every runs f each period until ctx ends: the node's background chores (percentile
@@ -177,8 +244,9 @@ func (n *Node) Reload() error {
 	if err != nil {
 		return fmt.Errorf("edge: reload: %w", err)
 	}
-	n.gen.Store(g)
-	n.watch.update(n.cfgFile, cfg.CatalogFile)
+	// Requests in flight keep the old generation (and its plugins) until they finish.
+	n.gen.Swap(g).refs.done()
+	n.watch.update(append([]string{n.cfgFile, cfg.CatalogFile}, g.files...)...)
 	n.log.Info("configuration reloaded", "models", len(g.cat.Models()), "providers", len(g.cat.Providers()))
 	return nil
 }
@@ -225,18 +293,23 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	if config.Enabled(rc.Sticky.Enabled) {
 		n.sticky = route.NewSticky(rc.Sticky.MaxSessions, rc.Sticky.TTL.D())
 	}
+	host, err := newPluginHost(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	n.host = host
+	n.plugins = extension.NewRegistry(n.host, log)
 	g, err := n.build(cfg)
 	if err != nil {
+		n.host.Close(context.Background())
 		return nil, err
 	}
 	n.gen.Store(g)
 	n.metrics.SetCollector(n.writeEndpointMetrics)
-	n.watch = newFileWatch(n.cfgFile, cfg.CatalogFile)
+	n.watch = newFileWatch(append([]string{n.cfgFile, cfg.CatalogFile}, g.files...)...)
 	n.api = httpapi.New(httpapi.Options{
-		Pipeline: pipeline.HandlerFunc(func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-			return n.gen.Load().router.Serve(ctx, req)
-		}),
-		Models: func() []byte { return n.gen.Load().cat.ModelsJSON() },
+		Pipeline: pipeline.HandlerFunc(n.serve),
+		Models:   func() []byte { return n.gen.Load().cat.ModelsJSON() },
 		ModelsFiltered: func(q url.Values) ([]byte, error) {
 			doc, err := n.gen.Load().cat.ModelsJSONFiltered(q)
 			var fe *catalog.FilterError
@@ -285,6 +358,27 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("edge: listen: %w", err)
 	}
 	return n, nil
+}
+
+// serve runs one request on the current generation, holding it until the response is
+// closed: a reload meanwhile neither drops the request nor closes a plugin it uses.
+func (n *Node) serve(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	var g *generation
+	for g = n.gen.Load(); !g.refs.acquire(); g = n.gen.Load() {
+	}
+	resp, err := g.handler.Serve(ctx, req)
+	if err != nil || resp == nil {
+		g.refs.done()
+		return resp, err
+	}
+	prev := resp.Release
+	resp.Release = func() {
+		if prev != nil {
+			prev()
+		}
+		g.refs.done()
+	}
+	return resp, nil
 }
 
 // Handler returns the node's HTTP handler, for embedding in another server.
@@ -385,10 +479,12 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.ready.Store(false)
 	n.upTr.CloseIdleConnections()
+	var err error
 	if n.srv != nil {
-		return n.srv.Close()
+		err = n.srv.Close()
 	}
-	return nil
+	n.host.Close(context.Background())
+	return err
 }
 
 // servePprof serves the runtime profiles on their own listener, away from client traffic.

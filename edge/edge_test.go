@@ -58,6 +58,13 @@ providers:
 
 func start(t *testing.T, fc fakeupstream.Config) *env {
 	t.Helper()
+	return startWith(t, fc, nil)
+}
+
+// startWith is start with more environment variables: catalog providers whose key
+// variable is set (ANTHROPIC_API_KEY, ...) join the node.
+func startWith(t *testing.T, fc fakeupstream.Config, vars map[string]string) *env {
+	t.Helper()
 	fc.Record = true
 	fake := fakeupstream.New(fc)
 	fakeSrv := httptest.NewServer(fake)
@@ -68,7 +75,8 @@ func start(t *testing.T, fc fakeupstream.Config) *env {
 		if k == "FAKE_URL" {
 			return fakeSrv.URL, true
 		}
-		return "", false
+		v, ok := vars[k]
+		return v, ok
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,7 @@ func (n *Node) reloadIfChanged() {
 // is out of rotation: what an operator's dashboard and alerts need per provider.
 func (n *Node) writeEndpointMetrics(w io.Writer) {
 	g := n.gen.Load()
+	g.plugins.WriteMetrics(w)
 	now := time.Now().UnixNano()
 	type row struct {
 		key                       string

@@ -29,6 +29,10 @@ var Hooks = [...]string{
 	HookFormatRequest, HookFormatResponse, HookFormatStream, HookFormatError,
 }
 
+// FormatHooks are the hooks of a format plugin: one without the others is refused, since
+// a provider adapter that can send a request but not read its answer is half a provider.
+var FormatHooks = [...]string{HookFormatRequest, HookFormatResponse, HookFormatStream, HookFormatError}
+
 func hookIndex(name string) int { return slices.Index(Hooks[:], name) }
 
 const (
@@ -131,6 +135,19 @@ func validate(cm wazero.CompiledModule) (hooks []string, err error) {
 			return nil, fmt.Errorf("export %s has signature %s, want %s", h, signature{d.ParamTypes(), d.ResultTypes()}, sigHook)
 		}
 		hooks = append(hooks, h)
+	}
+	nformat := 0
+	for _, h := range FormatHooks {
+		if slices.Contains(hooks, h) {
+			nformat++
+		}
+	}
+	if nformat > 0 && nformat < len(FormatHooks) {
+		for _, h := range FormatHooks {
+			if !slices.Contains(hooks, h) {
+				return nil, fmt.Errorf("missing export %s: a format plugin must export all of %s", h, strings.Join(FormatHooks[:], ", "))
+			}
+		}
 	}
 	return hooks, nil
 }

@@ -136,7 +136,7 @@ func (p *Plugin) Has(hook string) bool {
 func (p *Plugin) Live() int { return int(p.live.Load()) }
 
 func (p *Plugin) readInfo(ctx context.Context, inst *instance) (Info, error) {
-	raw, ok, err := inst.call(ctx, inst.info, true, nil, p.lim)
+	raw, ok, err := inst.call(ctx, inst.info, true, nil, p.startLimits())
 	if err != nil {
 		return Info{}, fmt.Errorf("plugin_info: %w", err)
 	}
@@ -163,6 +163,16 @@ func (p *Plugin) readInfo(ctx context.Context, inst *instance) (Info, error) {
 		}
 	}
 	return Info{Name: v.Name, Version: v.Version, Description: v.Description}, nil
+}
+
+// startLimits bound the calls that set an instance up (_initialize, plugin_init,
+// plugin_info): their fuel is the hook budget, but their wall clock is at least a second,
+// since they run once per instance, often while the machine is busy starting things, and
+// a tight per-hook deadline (a few ms) would refuse a sound plugin.
+func (p *Plugin) startLimits() Limits {
+	l := p.lim
+	l.Deadline = max(l.Deadline, time.Second)
+	return l
 }
 
 // Call runs one hook: copies in into the guest, calls, copies the result out. changed is
@@ -192,7 +202,21 @@ func (p *Plugin) Call(ctx context.Context, hook string, in []byte) (out []byte, 
 	if err != nil {
 		return nil, false, p.callError(hook, err)
 	}
+	// The running token is taken with an instance in hand, never the other way round: a
+	// caller holding a token while waiting for an instance could wait on callers that wait
+	// for its token.
+	select {
+	case p.host.running <- struct{}{}:
+	default:
+		select {
+		case p.host.running <- struct{}{}:
+		case <-ctx.Done():
+			p.release(ctx, inst, true)
+			return nil, false, &CallError{Plugin: p.name, Hook: hook, Kind: Deadline, Err: fmt.Errorf("waiting to run: %w", ctx.Err())}
+		}
+	}
 	out, changed, err = inst.call(ctx, inst.hooks[hi], false, in, p.lim)
+	<-p.host.running
 	p.release(ctx, inst, err == nil)
 	if err != nil {
 		return nil, false, p.callError(hook, err)
@@ -344,7 +368,7 @@ func (p *Plugin) newInstance(ctx context.Context) (_ *instance, err error) {
 		inst.fuel.Set(uint64(p.lim.Fuel))
 	}
 	if initialize := mod.ExportedFunction("_initialize"); initialize != nil {
-		if err := inst.run(ctx, initialize, p.lim); err != nil {
+		if err := inst.run(ctx, initialize, p.startLimits()); err != nil {
 			return nil, fmt.Errorf("_initialize: %w", err)
 		}
 	}
@@ -355,7 +379,7 @@ func (p *Plugin) newInstance(ctx context.Context) (_ *instance, err error) {
 			}
 			return inst, nil
 		}
-		out, changed, err := inst.call(ctx, inst.init, false, p.config, p.lim)
+		out, changed, err := inst.call(ctx, inst.init, false, p.config, p.startLimits())
 		if err != nil {
 			return nil, fmt.Errorf("plugin_init: %w", err)
 		}

@@ -35,6 +35,11 @@ type Config struct {
 	// world-accessible is refused. "" keeps compiled code in memory only.
 	CacheDir string
 	Logger   *slog.Logger
+	// MaxRunning caps guest calls running at once across all plugins; further callers wait
+	// (up to their deadline). Compiled wasm cannot be preempted, so guests running on every
+	// processor would starve the rest of the node, its timers included, until their fuel ran
+	// out; the default, GOMAXPROCS-1 (at least 1), always leaves one processor to the node.
+	MaxRunning int
 	// Instrument, when set, rewrites a module before compiling. The fuel package's rewriter
 	// plugs in here: it adds an exported mutable i64 global "__fuel" decremented at function
 	// entries and loop headers, trapping below 0 (or below "__fuel_limit" when it adds one).
@@ -44,7 +49,12 @@ type Config struct {
 // Limits bound one plugin. Zero fields take the defaults below.
 type Limits struct {
 	MemoryPages uint32 // linear memory cap per instance, default 256 (16 MiB)
-	Fuel        int64  // per call, set into "__fuel" when the module exports it; default 50_000_000
+	// Fuel is per call, set into "__fuel" when the module exports it; default 10_000_000.
+	// It is the hard bound on how long a call can hold up the whole process: a garbage
+	// collection waits for a spinning guest to return. A unit costs ~1.8 ns in a tight loop
+	// here (about 18 ms for the default), more in loops that do real work; real hooks spend
+	// thousands of units (a 20-candidate route call, a 1 KB format translation).
+	Fuel int64
 	// Deadline is the wall clock per call, default 50ms, enforced only when the module
 	// exports "__fuel_limit": a timer raises the limit so the guest's next check traps. It is
 	// a soft bound: while a garbage collection waits for a spinning guest to stop (compiled
@@ -57,7 +67,7 @@ type Limits struct {
 // Defaults applied by Load for zero fields.
 const (
 	DefaultMemoryPages = 256
-	DefaultFuel        = 50_000_000
+	DefaultFuel        = 10_000_000
 	DefaultDeadline    = 50 * time.Millisecond
 	DefaultMaxOutput   = 1 << 20
 )
@@ -93,6 +103,9 @@ type Host struct {
 	log   *slog.Logger
 	cache wazero.CompilationCache
 
+	// running holds one token per guest call in progress (Config.MaxRunning).
+	running chan struct{}
+
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
 	closed  bool
@@ -109,7 +122,10 @@ func Metered(wasm []byte) ([]byte, error) {
 // NewHost prepares the compilation cache. It blocks only on creating CacheDir.
 func NewHost(ctx context.Context, c Config) (*Host, error) {
 	_ = ctx // reserved: creating the cache does no cancellable work today
-	h := &Host{cfg: c, log: c.Logger, plugins: map[*Plugin]struct{}{}}
+	if c.MaxRunning <= 0 {
+		c.MaxRunning = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	h := &Host{cfg: c, log: c.Logger, plugins: map[*Plugin]struct{}{}, running: make(chan struct{}, c.MaxRunning)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

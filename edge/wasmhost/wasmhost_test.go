@@ -167,6 +167,7 @@ func TestABIConformance(t *testing.T) {
 		{"abi_no_hooks", []string{"exports no hook"}},
 		{"abi_unknown_host_func", []string{"imports unknown function crossroads.sleep"}},
 		{"abi_info_lies", []string{`plugin_info lists hook "hook_stream"`}},
+		{"abi_half_format", []string{"missing export hook_format_response", "a format plugin must export all of"}},
 	}
 	h, _ := newHost(t)
 	for _, tc := range tests {

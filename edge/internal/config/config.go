@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -54,6 +55,10 @@ type Config struct {
 	// is set in the environment (OPENAI_API_KEY, ...) are active too; an entry here with a
 	// catalog provider's name overrides that provider's fields.
 	Providers []Provider `yaml:"providers"`
+
+	// Plugins are WebAssembly plugins (sdk/ABI.md) the node loads, bound to models or
+	// providers. Changing a plugin file or this list takes effect without a restart.
+	Plugins []Plugin `yaml:"plugins"`
 
 	// lookup is the environment the config was parsed with; the catalog reads provider keys
 	// from it, so a test's fake environment reaches the catalog too.
@@ -262,6 +267,45 @@ type Provider struct {
 	Passthrough string `yaml:"passthrough"`
 }
 
+// Plugin declares one WebAssembly plugin.
+type Plugin struct {
+	// Name identifies the plugin in logs, metrics and errors. Required, unique. A format
+	// plugin's name is what providers put in `format`.
+	Name string `yaml:"name"`
+	// Kind is route, transform or format; the plugin must export that kind's hooks.
+	Kind string `yaml:"kind"`
+	// File is the .wasm file, relative to the configuration file's directory. A format
+	// plugin built into the node (anthropic, gemini) may leave it out.
+	File string `yaml:"file"`
+	// Order sorts plugins of one kind: lower runs first (for transforms, first on the
+	// request and last on the response). Ties keep the order of this list.
+	Order int `yaml:"order"`
+	// Models are globs over model ids ("*", "openai/*") a route or transform plugin applies
+	// to; empty means every model.
+	Models []string `yaml:"models"`
+	// Providers are the provider slugs a format plugin speaks for, overriding their
+	// `format` (which can also name the plugin).
+	Providers []string `yaml:"providers"`
+	// Config is handed to the plugin's plugin_init as JSON.
+	Config any `yaml:"config"`
+	// OnFailure is the transform failure policy: "open" keeps the original body (default),
+	// "closed" fails the request with a 502.
+	OnFailure string       `yaml:"on_failure"`
+	Limits    PluginLimits `yaml:"limits"`
+}
+
+// PluginLimits bound one plugin; zero fields take the host's defaults (sdk/ABI.md §7).
+type PluginLimits struct {
+	MemoryPages uint32   `yaml:"memory_pages"`
+	Fuel        int64    `yaml:"fuel"`
+	Deadline    Duration `yaml:"deadline"`
+	MaxOutput   Size     `yaml:"max_output"`
+	Instances   int      `yaml:"instances"`
+}
+
+// PluginKinds are the kinds a plugin may declare.
+var PluginKinds = []string{"route", "transform", "format"}
+
 // DataPolicy is what a provider does with prompts; data_collection "deny" routes only to
 // providers with neither.
 type DataPolicy struct {
@@ -390,12 +434,23 @@ func (es Errors) Error() string {
 }
 
 // LoadFile reads, expands, decodes and validates the YAML file at path and fills defaults.
+// Relative plugin files are resolved against the file's directory, so a configuration
+// means the same whatever directory the node was started from.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: read: %w", err)
 	}
-	return Parse(data, os.LookupEnv)
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	for i := range c.Plugins {
+		if f := c.Plugins[i].File; f != "" && !filepath.IsAbs(f) {
+			c.Plugins[i].File = filepath.Join(filepath.Dir(path), f)
+		}
+	}
+	return c, nil
 }
 
 // Default is the configuration without a file: the catalog's providers whose keys are in
@@ -663,6 +718,7 @@ func (c *Config) Validate() Errors {
 	}
 
 	c.validateRouting(bad)
+	c.validatePlugins(bad)
 
 	names := map[string]bool{}
 	// aliasOf maps every id and alias to the model id it names, across providers: several
@@ -813,4 +869,57 @@ func (c *Config) validateRouting(bad func(field, format string, args ...any)) {
 		bad("routing.latency_outlier", "must be a number above 1, got %g", r.LatencyOutlier)
 	}
 	atLeast("routing.probe_interval", r.ProbeInterval, 0)
+}
+
+func (c *Config) validatePlugins(bad func(field, format string, args ...any)) {
+	names := map[string]bool{}
+	for i, p := range c.Plugins {
+		f := fmt.Sprintf("plugins[%d]", i)
+		switch {
+		case p.Name == "":
+			bad(f+".name", "is required")
+		case !slugRE.MatchString(p.Name):
+			bad(f+".name", "%q must be lowercase letters, digits, '.', '_' or '-'", p.Name)
+		case names[p.Name]:
+			bad(f+".name", "duplicate plugin %q", p.Name)
+		}
+		names[p.Name] = true
+		if !slices.Contains(PluginKinds, p.Kind) {
+			bad(f+".kind", "want route, transform or format, got %q", p.Kind)
+		}
+		if p.File == "" && p.Kind != "format" {
+			bad(f+".file", "is required")
+		}
+		switch p.OnFailure {
+		case "", "open", "closed":
+		default:
+			bad(f+".on_failure", "want open or closed, got %q", p.OnFailure)
+		}
+		if p.OnFailure != "" && p.Kind != "transform" {
+			bad(f+".on_failure", "applies to transform plugins only")
+		}
+		for j, g := range p.Models {
+			if strings.TrimSpace(g) == "" {
+				bad(fmt.Sprintf("%s.models[%d]", f, j), "is empty; use \"*\" for every model")
+			}
+		}
+		if p.Kind == "format" && len(p.Models) > 0 {
+			bad(f+".models", "a format plugin is bound to providers (its providers list, or a provider's `format`), not to models")
+		}
+		if p.Kind != "format" && len(p.Providers) > 0 {
+			bad(f+".providers", "route and transform plugins are bound to models; providers binds format plugins")
+		}
+		if p.Config != nil {
+			if _, ok := p.Config.(map[string]any); !ok {
+				bad(f+".config", "must be a mapping (it is handed to the plugin as a JSON object)")
+			}
+		}
+		l := p.Limits
+		if l.MemoryPages > 65536 {
+			bad(f+".limits.memory_pages", "at most 65536 (4 GiB)")
+		}
+		if l.Fuel < 0 || l.Instances < 0 || l.MaxOutput < 0 || l.Deadline < 0 {
+			bad(f+".limits", "limits must not be negative")
+		}
+	}
 }

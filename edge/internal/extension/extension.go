@@ -1,13 +1,15 @@
 // Package extension binds WebAssembly plugins (edge/wasmhost) to the node's extension
-// points: a route plugin becomes a route.Ranker. It owns the JSON the host and a plugin
-// exchange for each hook (sdk/ABI.md §5) and each hook's failure policy.
+// points: a route plugin becomes a route.Ranker, transform plugins a pipeline stage, a
+// format plugin a provider.Provider. It owns which plugins a configuration generation holds
+// (Registry, Set: reference-counted, so a reload never closes a plugin a request still
+// uses), the JSON the host and a plugin exchange for each hook (sdk/ABI.md §5) and each
+// hook's failure policy.
 package extension
 
 import (
 	"context"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
@@ -21,16 +23,14 @@ import (
 // leaves the router's own order in place, so a broken plugin costs a log line and a
 // counter, never a request.
 type Route struct {
-	p   *wasmhost.Plugin
+	p   *Plugin
 	log *slog.Logger
-	// Failures counts calls that fell back to the default ranking.
-	Failures atomic.Int64
 }
 
 var _ route.Ranker = (*Route)(nil)
 
 // NewRoute wraps a loaded plugin that exports hook_route.
-func NewRoute(p *wasmhost.Plugin, log *slog.Logger) *Route {
+func NewRoute(p *Plugin, log *slog.Logger) *Route {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -59,7 +59,7 @@ func (r *Route) Rank(ctx context.Context, req *llm.Request, cands []route.Candid
 }
 
 func (r *Route) fail(ctx context.Context, msg string, err error) {
-	r.Failures.Add(1)
+	r.p.fail(wasmhost.HookRoute)
 	r.log.LogAttrs(ctx, slog.LevelWarn, "extension: route plugin "+msg+"; default ranking used",
 		slog.String("plugin", r.p.Info().Name), slog.Any("err", err))
 }

@@ -32,14 +32,22 @@ func candidates() []route.Candidate {
 	return out
 }
 
-func plugin(t *testing.T, name string) *wasmhost.Plugin {
+func plugin(t *testing.T, name string) *Plugin {
 	t.Helper()
-	h, err := wasmhost.NewHost(context.Background(), wasmhost.Config{Instrument: wasmhost.Metered})
+	cfg := wasmhost.Config{Instrument: wasmhost.Metered}
+	if strings.HasSuffix(name, "misbehave.wasm") {
+		cfg.Instrument = nil // it meters itself, as the rewriter would
+	}
+	h, err := wasmhost.NewHost(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
-	wasm, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
+	file := filepath.Join("testdata", name+".wasm")
+	if strings.Contains(name, "/") {
+		file = name
+	}
+	wasm, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +55,7 @@ func plugin(t *testing.T, name string) *wasmhost.Plugin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return &Plugin{Plugin: p}
 }
 
 func keys(c []route.Candidate) string {
@@ -70,8 +78,8 @@ func TestRoutePlugin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := NewRoute(plugin(t, tt.plugin), nil)
 			got := r.Rank(context.Background(), &llm.Request{Model: "m/x"}, candidates())
-			if keys(got) != tt.want || r.Failures.Load() != tt.failures {
-				t.Fatalf("ranked %q with %d failures, want %q and %d", keys(got), r.Failures.Load(), tt.want, tt.failures)
+			if keys(got) != tt.want || r.p.failures[0].Load() != tt.failures {
+				t.Fatalf("ranked %q with %d failures, want %q and %d", keys(got), r.p.failures[0].Load(), tt.want, tt.failures)
 			}
 		})
 	}

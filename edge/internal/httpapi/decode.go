@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"hash/maphash"
 	"math/bits"
+	"net/http"
 	"strconv"
 
 	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
@@ -586,4 +588,19 @@ func checkParts(msg int, v []byte) *llm.Error {
 		}
 	}
 	return nil
+}
+
+// Reparse validates and summarises a body rewritten by a request transform, exactly as a
+// client's body is, so a plugin cannot slip past validation what a client could not. What
+// came from headers rather than the body (the session id) and the arrival time carry over.
+func Reparse(_ context.Context, body []byte, prev *llm.Request) (*llm.Request, error) {
+	req := &llm.Request{Received: prev.Received}
+	if e := decodeChat(body, req); e != nil {
+		return nil, &llm.Error{Status: http.StatusBadGateway, Type: llm.TypeServer, Param: e.Param,
+			Message: "a request transform plugin produced an invalid request: " + e.Message, Err: e}
+	}
+	if req.SessionID == "" {
+		req.SessionID = prev.SessionID
+	}
+	return req, nil
 }

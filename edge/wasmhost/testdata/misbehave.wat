@@ -7,7 +7,7 @@
   (global $fuel (export "__fuel") (mut i64) (i64.const 1000000))
   (global $limit (export "__fuel_limit") (mut i64) (i64.const 0))
   (global $heap (mut i32) (i32.const 1024))
-  (data (i32.const 16) "{\"name\":\"misbehave\",\"version\":\"0.0.1\",\"hooks\":[\"hook_route\",\"hook_request\",\"hook_response\",\"hook_stream\",\"hook_stream_end\",\"hook_format_request\",\"hook_format_error\"]}")
+  (data (i32.const 16) "{\"name\":\"misbehave\",\"version\":\"0.0.1\",\"hooks\":[\"hook_route\",\"hook_request\",\"hook_response\",\"hook_stream\",\"hook_stream_end\",\"hook_format_request\",\"hook_format_response\",\"hook_format_stream\",\"hook_format_error\"]}")
   (data (i32.const 400) "not json")
   (data (i32.const 420) "{\"ok\":true}")
 
@@ -27,7 +27,7 @@
     (global.set $heap (i32.const 1024)))
 
   (func (export "plugin_info") (result i64)
-    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 166)))
+    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 210)))
 
   ;; garbage: a pointer far beyond the one-page memory
   (func (export "hook_route") (param i32 i32) (result i64)
@@ -56,6 +56,10 @@
   ;; in bounds but not JSON
   (func (export "hook_format_request") (param i32 i32) (result i64)
     (i64.or (i64.shl (i64.const 400) (i64.const 32)) (i64.const 8)))
+
+  ;; a format plugin exports all four format hooks; these two answer "unchanged"
+  (func (export "hook_format_response") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "hook_format_stream") (param i32 i32) (result i64) (i64.const 0))
 
   ;; infinite loop, stopped only by fuel or the limit
   (func (export "hook_format_error") (param i32 i32) (result i64)

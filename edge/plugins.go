@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/config"
+	"github.com/crossroads-llm/crossroads/edge/internal/extension"
+	"github.com/crossroads-llm/crossroads/edge/wasmhost"
+	"github.com/crossroads-llm/crossroads/plugins"
+)
+
+// pluginDecls reads the configuration's plugins, adding the built-in format plugins that
+// providers name without declaring them (format: anthropic).
+func pluginDecls(cfg *Config, formats []string) ([]extension.Decl, []string, error) {
+	var decls []extension.Decl
+	var files []string
+	declared := map[string]bool{}
+	for i, pc := range cfg.Plugins {
+		d := extension.Decl{Name: pc.Name, Kind: pc.Kind, Order: pc.Order, Models: pc.Models,
+			FailClosed: pc.OnFailure == "closed", Limits: limits(pc.Limits)}
+		switch {
+		case pc.File != "":
+			wasm, err := os.ReadFile(pc.File)
+			if err != nil {
+				return nil, nil, fmt.Errorf("edge: plugins[%d] %s: %w", i, pc.Name, err)
+			}
+			d.Wasm = wasm
+			files = append(files, pc.File)
+		default:
+			wasm, ok := plugins.Format(pc.Name)
+			if !ok {
+				return nil, nil, fmt.Errorf("edge: plugins[%d] %s: no file, and no built-in format plugin has that name (built in: %v)", i, pc.Name, plugins.Formats())
+			}
+			d.Wasm = wasm
+		}
+		if pc.Config != nil {
+			js, err := json.Marshal(pc.Config)
+			if err != nil {
+				return nil, nil, fmt.Errorf("edge: plugins[%d] %s: config: %w", i, pc.Name, err)
+			}
+			d.Config = js
+		}
+		declared[pc.Name] = true
+		decls = append(decls, d)
+	}
+	for _, f := range formats {
+		if declared[f] {
+			continue
+		}
+		wasm, ok := plugins.Format(f)
+		if !ok {
+			return nil, nil, fmt.Errorf("edge: format %q is neither \"openai\", a declared format plugin, nor built in (built in: %v)", f, plugins.Formats())
+		}
+		declared[f] = true
+		decls = append(decls, extension.Decl{Name: f, Kind: "format", Wasm: wasm})
+	}
+	return decls, files, nil
+}
+
+func limits(l config.PluginLimits) wasmhost.Limits {
+	return wasmhost.Limits{MemoryPages: l.MemoryPages, Fuel: l.Fuel, Deadline: l.Deadline.D(),
+		MaxOutput: int(l.MaxOutput), Instances: l.Instances}
+}
+
+// newPluginHost makes the node's sandbox. Compiled plugins are cached under the data
+// directory, so a restart does not recompile them.
+func newPluginHost(cfg *Config, log *slog.Logger) (*wasmhost.Host, error) {
+	cache := ""
+	if cfg.DataDir != "" {
+		cache = filepath.Join(cfg.DataDir, "wasm-cache")
+	}
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.Config{CacheDir: cache, Instrument: wasmhost.Metered, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("edge: plugin host: %w", err)
+	}
+	return h, nil
+}
+
+// genRefs counts the requests a generation is serving. A replaced generation is retired;
+// the last request to leave it (or the swap, if none is in flight) closes its plugins.
+type genRefs struct {
+	n       atomic.Int64 // in-flight requests, +1 while the generation is current
+	release func()
+}
+
+func (r *genRefs) acquire() bool {
+	for {
+		v := r.n.Load()
+		if v <= 0 {
+			return false // retired and drained
+		}
+		if r.n.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+func (r *genRefs) done() {
+	if r.n.Add(-1) == 0 && r.release != nil {
+		r.release()
+	}
+}
