@@ -595,4 +595,22 @@ func TestExampleConfig(t *testing.T) {
 	if len(cfg.Providers) != 1 || cfg.Providers[0].Models[0].UpstreamID != "meta-llama/Llama-3.3-70B-Instruct-Turbo" {
 		t.Fatalf("providers = %+v", cfg.Providers)
 	}
+	// The plugins section is commented out (its files are build output); uncommented, it
+	// must be valid too.
+	text := string(b)
+	i := strings.Index(text, "# plugins:")
+	if i < 0 {
+		t.Fatal("examples/config.yaml documents no plugins section")
+	}
+	var lines []string
+	for _, l := range strings.Split(text[i:], "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "# "))
+	}
+	cfg, err = edge.ParseConfig([]byte(text[:i]+strings.Join(lines, "\n")), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 3 || cfg.Plugins[0].Limits.Fuel != 10_000_000 || cfg.Plugins[2].Providers[0] != "anthropic" {
+		t.Fatalf("plugins = %+v", cfg.Plugins)
+	}
 }

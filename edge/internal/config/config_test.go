@@ -220,6 +220,19 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"both listeners off", "listen:\n  tls: \"off\"\n  plain: \"off\"\n", "listen: both listeners are off"},
 		{"header injection", "providers:\n- {name: p, base_url: 'http://x', headers: {X-A: \"a\\r\\nEvil: 1\"}, models: [{id: a}]}\n", "providers[0].headers.X-A"},
 		{"wrong type", "http3:\n  max_streams_per_conn: many\n", "cannot unmarshal"},
+		{"plugin without name", "plugins:\n- {kind: route, file: a.wasm}\n", "plugins[0].name"},
+		{"plugin bad kind", "plugins:\n- {name: a, kind: filter, file: a.wasm}\n", "plugins[0].kind"},
+		{"plugin without file", "plugins:\n- {name: a, kind: route}\n", "plugins[0].file"},
+		{"duplicate plugin", "plugins:\n- {name: a, kind: route, file: a.wasm}\n- {name: a, kind: route, file: b.wasm}\n", "plugins[1].name"},
+		{"plugin bad policy", "plugins:\n- {name: a, kind: transform, file: a.wasm, on_failure: maybe}\n", "plugins[0].on_failure"},
+		{"policy on a route plugin", "plugins:\n- {name: a, kind: route, file: a.wasm, on_failure: closed}\n", "applies to transform plugins only"},
+		{"format plugin bound to models", "plugins:\n- {name: a, kind: format, models: [x]}\n", "plugins[0].models"},
+		{"route plugin bound to providers", "plugins:\n- {name: a, kind: route, file: a.wasm, providers: [openai]}\n", "plugins[0].providers"},
+		{"plugin config not a mapping", "plugins:\n- {name: a, kind: route, file: a.wasm, config: [1, 2]}\n", "plugins[0].config"},
+		{"plugin empty glob", "plugins:\n- {name: a, kind: route, file: a.wasm, models: [\"\"]}\n", "plugins[0].models[0]"},
+		{"plugin memory", "plugins:\n- {name: a, kind: route, file: a.wasm, limits: {memory_pages: 70000}}\n", "plugins[0].limits.memory_pages"},
+		{"plugin negative fuel", "plugins:\n- {name: a, kind: route, file: a.wasm, limits: {fuel: -1}}\n", "plugins[0].limits"},
+		{"unknown plugin field", "plugins:\n- {name: a, kind: route, file: a.wasm, hooks: [x]}\n", "unknown field hooks (in Plugin)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +274,16 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "config: read") {
 		t.Fatalf("missing file err = %v", err)
+	}
+	// Plugin files are relative to the configuration file, not to the working directory.
+	dir := t.TempDir()
+	path = filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("plugins:\n- {name: a, kind: route, file: p/a.wasm}\n- {name: b, kind: route, file: /abs/b.wasm}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = LoadFile(path)
+	if err != nil || c.Plugins[0].File != filepath.Join(dir, "p/a.wasm") || c.Plugins[1].File != "/abs/b.wasm" {
+		t.Fatalf("plugin files = %+v, %v", c.Plugins, err)
 	}
 }
 
