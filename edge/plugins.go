@@ -23,7 +23,7 @@ func pluginDecls(cfg *Config, formats []string) ([]extension.Decl, []string, err
 	declared := map[string]bool{}
 	for i, pc := range cfg.Plugins {
 		d := extension.Decl{Name: pc.Name, Kind: pc.Kind, Order: pc.Order, Models: pc.Models,
-			FailClosed: pc.OnFailure == "closed", Limits: limits(pc.Limits)}
+			FailClosed: pc.OnFailure == "closed", Limits: limits(cfg, pc.Kind, pc.Limits)}
 		switch {
 		case pc.File != "":
 			wasm, err := os.ReadFile(pc.File)
@@ -58,14 +58,33 @@ func pluginDecls(cfg *Config, formats []string) ([]extension.Decl, []string, err
 			return nil, nil, fmt.Errorf("edge: format %q is neither \"openai\", a declared format plugin, nor built in (built in: %v)", f, plugins.Formats())
 		}
 		declared[f] = true
-		decls = append(decls, extension.Decl{Name: f, Kind: "format", Wasm: wasm})
+		decls = append(decls, extension.Decl{Name: f, Kind: "format", Wasm: wasm, Limits: limits(cfg, "format", config.PluginLimits{})})
 	}
 	return decls, files, nil
 }
 
-func limits(l config.PluginLimits) wasmhost.Limits {
-	return wasmhost.Limits{MemoryPages: l.MemoryPages, Fuel: l.Fuel, Deadline: l.Deadline.D(),
-		MaxOutput: int(l.MaxOutput), Instances: l.Instances}
+// fuelPerByte is the fuel a call gets per input byte on top of its flat budget: a hook that
+// copies or escapes its input spends a few units per byte, and a 10 MB body must not run out
+// where a 1 KB one has plenty.
+const fuelPerByte = 64
+
+// limits turns a plugin's configured limits into the host's, with the node's defaults. A
+// format plugin's output is a whole request or response, so its output and memory caps
+// follow the node's body limits rather than the hook default of 1 MiB.
+func limits(cfg *Config, kind string, l config.PluginLimits) wasmhost.Limits {
+	lim := wasmhost.Limits{MemoryPages: l.MemoryPages, Fuel: l.Fuel, Deadline: l.Deadline.D(),
+		MaxOutput: int(l.MaxOutput), Instances: l.Instances, FuelPerByte: fuelPerByte}
+	if kind == "format" || kind == "transform" {
+		largest := max(int64(cfg.Limits.MaxBodyBytes), int64(cfg.Limits.MaxResponseBytes))
+		if lim.MaxOutput == 0 {
+			lim.MaxOutput = int(2 * largest)
+		}
+		if lim.MemoryPages == 0 {
+			// Input, output and the plugin's own working copy, plus its usual heap.
+			lim.MemoryPages = uint32(min((3*largest+16<<20)>>16, 65536))
+		}
+	}
+	return lim
 }
 
 // newPluginHost makes the node's sandbox. Compiled plugins are cached under the data

@@ -416,6 +416,7 @@ func (inst *instance) call(ctx context.Context, fn api.Function, noArgs bool, in
 	if len(in) > math.MaxInt32 {
 		return nil, false, &kindError{ABI, fmt.Errorf("input of %d bytes exceeds the wasm32 address space", len(in))}
 	}
+	lim.Fuel += lim.FuelPerByte * int64(len(in))
 	if inst.fuel != nil {
 		inst.fuel.Set(uint64(lim.Fuel))
 	}

@@ -55,6 +55,10 @@ type Limits struct {
 	// here (about 18 ms for the default), more in loops that do real work; real hooks spend
 	// thousands of units (a 20-candidate route call, a 1 KB format translation).
 	Fuel int64
+	// FuelPerByte adds to Fuel for every input byte of a call, for hooks whose work grows
+	// with their input (a format plugin copying a base64 image), so the flat budget can stay
+	// small for everything else. Default 0.
+	FuelPerByte int64
 	// Deadline is the wall clock per call, default 50ms, enforced only when the module
 	// exports "__fuel_limit": a timer raises the limit so the guest's next check traps. It is
 	// a soft bound: while a garbage collection waits for a spinning guest to stop (compiled

@@ -337,6 +337,11 @@ func (f *Format) httpRequest(out []byte, stream bool) (*http.Request, error) {
 	return hreq, nil
 }
 
+func isSeconds(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n < 1e6
+}
+
 func isToken(s string) bool {
 	if s == "" {
 		return false
@@ -383,6 +388,10 @@ func (f *Format) statusError(ctx context.Context, resp *http.Response) error {
 			case m.KeyIs("message"):
 				if s, ok := jsonx.Unquote(m.Value); ok && s != "" {
 					msg = s
+				}
+			case m.KeyIs("retry_after"):
+				if s, ok := jsonx.Unquote(m.Value); ok && retry == "" && isSeconds(s) {
+					retry = s
 				}
 			}
 		}
