@@ -10,9 +10,11 @@ import (
 	"strings"
 )
 
-// The format plugins are committed build output (dist/README.md says why).
+// The format plugins are committed build output (dist/README.md says why); the other
+// plugins built into dist are loaded from their files like any plugin, so they are not
+// embedded.
 //
-//go:embed dist
+//go:embed dist/README.md dist/format-*.wasm
 var dist embed.FS
 
 // Format returns the built-in format plugin of that name ("anthropic" is

@@ -264,7 +264,8 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 // release pools a healthy instance and closes a failed one: after a trap its state (heap,
 // globals, a half-raised fuel limit) cannot be trusted.
 func (p *Plugin) release(ctx context.Context, inst *instance, ok bool) {
-	if ok && !inst.tainted {
+	inst.calls++
+	if ok && !inst.tainted && (p.lim.MaxCalls == 0 || inst.calls < p.lim.MaxCalls) {
 		p.mu.RLock()
 		closed := p.closed
 		p.mu.RUnlock()
@@ -334,6 +335,7 @@ type instance struct {
 	timer       *time.Timer       // raises limit; created on first armed call
 	stack       [2]uint64
 	tainted     bool // a deadline timer fired: the limit global stays raised
+	calls       int  // hook calls served, for Limits.MaxCalls
 }
 
 func (p *Plugin) newInstance(ctx context.Context) (_ *instance, err error) {

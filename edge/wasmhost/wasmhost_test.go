@@ -587,3 +587,30 @@ func TestMeteredStopsAnUnmeteredSpin(t *testing.T) {
 		t.Fatal("loaded a module that meters itself")
 	}
 }
+
+// TestMaxCallsRecycles: an instance is replaced after MaxCalls calls; echo's plugin_init
+// logs once per instance, so the log counts instantiations.
+func TestMaxCallsRecycles(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		maxCalls       int
+		calls, wantNew int
+	}{
+		{"default keeps one instance", 0, 5, 1},
+		{"every call fresh", 1, 5, 5}, // the instance that answered plugin_info serves the first call
+		{"every other call", 2, 5, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, logs := newHost(t)
+			p := load(t, h, "echo", Limits{MaxCalls: tc.maxCalls})
+			for range tc.calls {
+				if _, _, err := p.Call(context.Background(), HookRequest, []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := strings.Count(logs.String(), "echo initialised"); n != tc.wantNew {
+				t.Fatalf("%d instances created for %d calls, want %d", n, tc.calls, tc.wantNew)
+			}
+		})
+	}
+}

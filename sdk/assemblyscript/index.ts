@@ -1,0 +1,2 @@
+// asc resolves a package import to <package>/index.ts; the sources live in assembly/.
+export * from "./assembly/index";
