@@ -18,12 +18,17 @@ const (
 	Response
 	Stream
 	StreamEnd
+	FormatRequest
+	FormatResponse
+	FormatStream
+	FormatError
 	Init // plugin_init: not a hook, but exported and dispatched the same way
 	numHooks
 )
 
 // Names are the export names of the indexes above.
-var Names = [numHooks]string{"hook_route", "hook_request", "hook_response", "hook_stream", "hook_stream_end", "plugin_init"}
+var Names = [numHooks]string{"hook_route", "hook_request", "hook_response", "hook_stream", "hook_stream_end",
+	"hook_format_request", "hook_format_response", "hook_format_stream", "hook_format_error", "plugin_init"}
 
 // Index returns the index of an export name, or -1.
 func Index(name string) int {
@@ -64,6 +69,9 @@ func Registered(hook int) bool { return handlers[hook] != nil }
 // "plugin_error") to fail a call on purpose.
 type Error struct {
 	Code, Message string
+	// Status, when set, is the HTTP status a format plugin's refusal asks for (sdk/ABI.md
+	// §5, hook_format_request).
+	Status int
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -117,6 +125,10 @@ func ErrorJSON(err error) []byte {
 	b = pjson.AppendString(b, code)
 	b = append(b, `,"message":`...)
 	b = pjson.AppendString(b, msg)
+	if e != nil && e.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = pjson.AppendInt(b, int64(e.Status))
+	}
 	return append(b, "}}"...)
 }
 
