@@ -30,6 +30,9 @@
 
 /* ---------------------------------------------------------------- ABI glue */
 
+/* The reader's innermost helpers run per member; a call costs more than their bodies in wasm,
+ * where every function entry is also a fuel check. */
+#define CR_INLINE_ __attribute__((always_inline))
 #define CR_EXPORT(name) __attribute__((export_name(name)))
 #define CR_UNCHANGED ((uint64_t)0)
 
@@ -107,7 +110,10 @@ static inline cr_type cr_typeof(cr_json v) {
 static inline int cr_is(cr_json v, cr_type t) { return cr_typeof(v) == t; }
 static inline int cr_present(cr_json v) { return v.n != 0; }
 
-static inline const char *cr_ws_(const char *p, const char *end) {
+static inline CR_INLINE_ const char *cr_ws_(const char *p, const char *end) {
+	/* compact JSON has no whitespace: answer without entering the loop, whose every
+	 * iteration, the first included, is a fuel check in metered wasm */
+	if (p >= end || (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')) return p;
 	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
 	return p;
 }
@@ -162,25 +168,55 @@ static inline uint64_t cr_has_byte_(uint64_t x, unsigned c) {
  * exact; wasm is little-endian, so the lowest byte comes first in memory. */
 static inline int cr_first_(uint64_t m) { return __builtin_ctzll(m) >> 3; }
 
-/* nonzero if some byte of x is '"', '\\', a control character or not ASCII */
+/* cr_bytes_eq_ is memcmp(a, b, n) == 0, a word at a time and with the tail unrolled. */
+static inline int cr_bytes_eq_(const char *a, const char *b, size_t n) {
+	while (n >= 8) {
+		if (cr_load8_(a) != cr_load8_(b)) return 0;
+		a += 8;
+		b += 8;
+		n -= 8;
+	}
+	switch (n) {
+	case 7: if (a[6] != b[6]) return 0; /* fall through */
+	case 6: if (a[5] != b[5]) return 0; /* fall through */
+	case 5: if (a[4] != b[4]) return 0; /* fall through */
+	case 4: if (a[3] != b[3]) return 0; /* fall through */
+	case 3: if (a[2] != b[2]) return 0; /* fall through */
+	case 2: if (a[1] != b[1]) return 0; /* fall through */
+	case 1: if (a[0] != b[0]) return 0; /* fall through */
+	default: return 1;
+	}
+}
+
+/* nonzero if some byte of x is '"', '\\', a control character or not ASCII. Bytes >= 0x80 are
+ * flagged anyway, so the "& ~y" of the exact zero-byte test is dropped from every term: a
+ * subtraction sets a high bit spuriously only through a borrow, and a borrow starts only at a
+ * byte that is flagged for real, below the spurious one. About half the operations. */
 static inline uint64_t cr_special8_(uint64_t x) {
-	return cr_has_byte_(x, '"') | cr_has_byte_(x, '\\') | ((x - CR_ONES_ * 0x20) & ~x & CR_HIGHS_) | (x & CR_HIGHS_);
+	return ((x - CR_ONES_ * 0x20) | ((x ^ (CR_ONES_ * '"')) - CR_ONES_) | ((x ^ (CR_ONES_ * '\\')) - CR_ONES_) | x) & CR_HIGHS_;
+}
+/* nonzero if some byte of x is '"' or '\\' (same reasoning; ~x drops the bytes >= 0x80) */
+static inline uint64_t cr_quote8_(uint64_t x) {
+	return (((x ^ (CR_ONES_ * '"')) - CR_ONES_) | ((x ^ (CR_ONES_ * '\\')) - CR_ONES_)) & ~x & CR_HIGHS_;
 }
 
 /* Each skipper takes p at the value's first byte and returns the byte after it, or NULL. */
 static inline const char *cr_skip_string_(const char *p, const char *end) {
 	p++; /* opening quote */
-	while (p < end) {
+	/* One loop, a word or one special byte per iteration: JSON inside a string escapes every
+	 * quote, so specials come every few bytes, and each loop entered costs a fuel check. */
+	for (;;) {
 		unsigned char c;
-		while (end - p >= 8) {
+		if (end - p >= 8) {
 			uint64_t m = cr_special8_(cr_load8_(p));
-			if (m) {
-				p += cr_first_(m);
-				break;
+			if (!m) {
+				p += 8;
+				continue;
 			}
-			p += 8;
+			p += cr_first_(m);
+		} else if (p >= end) {
+			return NULL;
 		}
-		if (p >= end) break;
 		c = (unsigned char)*p;
 		if (c == '"') return p + 1;
 		if (c == '\\') {
@@ -203,7 +239,6 @@ static inline const char *cr_skip_string_(const char *p, const char *end) {
 			p += k;
 		}
 	}
-	return NULL;
 }
 
 static inline const char *cr_skip_number_(const char *p, const char *end) {
@@ -227,14 +262,15 @@ static inline const char *cr_skip_number_(const char *p, const char *end) {
 }
 
 static inline const char *cr_skip_lit_(const char *p, const char *end, const char *lit, size_t n) {
-	if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) return NULL;
+	if ((size_t)(end - p) < n || !cr_bytes_eq_(p, lit, n)) return NULL;
 	return p + n;
 }
 
 /* The end index. Iterators skip values to find where the next one starts, so a value at depth
  * d would be scanned d+1 times as a plugin descends into it. While cr_parse validates a
- * document it therefore records where each container and each longer string ends, and the
- * skipper of iterators (cr_fskip_value_) looks the end up instead of scanning. Entries carry
+ * document it therefore records where each container and each string (keys included) ends,
+ * and iterators look the end up instead of scanning: an iterator finds its document's table
+ * once, when it starts, so a member costs two table reads. Entries carry
  * the generation of the parse that wrote them, so a table is reused without clearing; a few
  * slots keep nested documents (a string's decoded JSON) from evicting their parent's. The
  * tables hold offsets only, never document bytes. */
@@ -244,7 +280,6 @@ static inline const char *cr_skip_lit_(const char *p, const char *end, const cha
 #ifndef CR_INDEX_MAX
 #define CR_INDEX_MAX (128u << 10) /* larger documents are scanned instead: the table is 8 bytes per input byte */
 #endif
-#define CR_INDEX_MIN_STRING 24
 typedef struct {
 	const char *base;
 	size_t n;
@@ -258,16 +293,38 @@ static inline cr_index_ *cr_index_slots_(void) {
 	return slots;
 }
 
+/* cr_index_of_ is the live table of the innermost document that holds p, or NULL: a document
+ * parsed out of the input's bytes (a string without escapes) lies inside the input's. */
+static inline const cr_index_ *cr_index_of_(const char *p) {
+	cr_index_ *s = cr_index_slots_(), *best = NULL;
+	int i;
+	for (i = 0; i < CR_INDEX_SLOTS; i++)
+		if (s[i].base && p >= s[i].base && p < s[i].base + s[i].n && (!best || s[i].n < best->n)) best = &s[i];
+	return best;
+}
+
+/* cr_index_at_ is the recorded end of the value at p in table ix (which holds p), or NULL. */
+static inline CR_INLINE_ const char *cr_index_at_(const cr_index_ *ix, const char *p, const char *end) {
+	const uint32_t *e;
+	const char *q;
+	if (!ix->base || p < ix->base || (size_t)(p - ix->base) >= ix->n) return NULL; /* dropped since, or not its document */
+	e = ix->tab + 2 * (size_t)(p - ix->base);
+	q = ix->base + e[1];
+	if (e[0] == ix->gen && q > p && q <= end) return q;
+	return NULL;
+}
+
 /* cr_index_end_ is the recorded end of the value starting at p, or NULL. */
 static inline const char *cr_index_end_(const char *p, const char *end) {
 	cr_index_ *s = cr_index_slots_();
 	int i;
+	/* Every table holding p is asked: entries of the current generation were written by that
+	 * table's own parse, so a hit is right whichever of nested documents it belongs to. */
 	for (i = 0; i < CR_INDEX_SLOTS; i++) {
 		if (s[i].base && p >= s[i].base && p < s[i].base + s[i].n) {
 			const uint32_t *e = s[i].tab + 2 * (size_t)(p - s[i].base);
 			const char *q = s[i].base + e[1];
 			if (e[0] == s[i].gen && q > p && q <= end) return q;
-			return NULL;
 		}
 	}
 	return NULL;
@@ -290,12 +347,20 @@ static inline const char *cr_skip_container_(const char *p, const char *end, int
 	for (;;) {
 		if (p >= end) return NULL;
 		if (obj) {
-			if (*p != '"' || !(p = cr_skip_string_(p, end))) return NULL; /* keys are short: not indexed */
+			const char *k = p;
+			if (*p != '"' || !(p = cr_skip_string_(p, end))) return NULL;
+			if (ix) cr_index_put_(ix, k, p);
 			p = cr_ws_(p, end);
 			if (p >= end || *p != ':') return NULL;
 			p = cr_ws_(p + 1, end);
 		}
-		if (!(p = cr_skip_value_(p, end, depth + 1, ix))) return NULL;
+		if (p < end && *p == '"') { /* strings, the commonest members, without a call */
+			const char *v = p;
+			if (!(p = cr_skip_string_(p, end))) return NULL;
+			if (ix) cr_index_put_(ix, v, p);
+		} else if (!(p = cr_skip_value_(p, end, depth + 1, ix))) {
+			return NULL;
+		}
 		p = cr_ws_(p, end);
 		if (p >= end) return NULL;
 		if (*p == close) return p + 1;
@@ -310,7 +375,7 @@ static const char *cr_skip_value_(const char *p, const char *end, int depth, cr_
 	switch (*p) {
 	case '"':
 		q = cr_skip_string_(p, end);
-		if (ix && q && q - p >= CR_INDEX_MIN_STRING) cr_index_put_(ix, p, q);
+		if (ix && q) cr_index_put_(ix, p, q);
 		return q;
 	case '{': case '[':
 		q = cr_skip_container_(p, end, depth, ix);
@@ -330,9 +395,13 @@ static inline int cr_parse_slot_(const void *data, size_t n, cr_json *out, int s
 	out->p = NULL;
 	out->n = 0;
 	if (!p) return 0;
-	/* a slot over memory that now holds this document is stale */
+	/* A slot over memory that now holds this document is stale, except the input's when the
+	 * document lies inside it: a hook never writes into its input, so that is a value read out
+	 * of the input (a string without escapes), and the input's index stays right. */
 	for (i = 0; i < CR_INDEX_SLOTS; i++)
-		if (slots[i].base && slots[i].base < end && p < slots[i].base + slots[i].n) slots[i].base = NULL;
+		if (slots[i].base && slots[i].base < end && p < slots[i].base + slots[i].n &&
+		    !(i == 0 && slot != 0 && p >= slots[0].base && end <= slots[0].base + slots[0].n))
+			slots[i].base = NULL;
 	if (n <= CR_INDEX_MAX) {
 		ix = &slots[slot];
 		if (ix->cap < n) {
@@ -372,7 +441,8 @@ static inline int cr_parse(const void *data, size_t n, cr_json *out) {
 }
 
 /* cr_input parses a hook's input (ptr, len) as cr_parse does. Call it first in every hook: it
- * also forgets the end index of earlier calls. */
+ * also forgets the end index of earlier calls. Never write into the input: its index stays in
+ * use while documents read out of it (strings without escapes) are parsed. */
 static inline int cr_input(uint32_t ptr, uint32_t len, cr_json *out) {
 	cr_index_ *slots = cr_index_slots_();
 	int i;
@@ -396,17 +466,20 @@ static inline int cr_valid(cr_json v) {
 static inline const char *cr_fskip_string_(const char *p, const char *end) {
 	p++;
 	for (;;) {
-		while (end - p >= 8) {
-			uint64_t x = cr_load8_(p);
-			uint64_t m = cr_has_byte_(x, '"') | cr_has_byte_(x, '\\');
-			if (m) {
-				p += cr_first_(m);
-				break;
+		if (end - p >= 8) {
+			uint64_t m = cr_quote8_(cr_load8_(p));
+			if (!m) {
+				p += 8;
+				continue;
 			}
-			p += 8;
+			p += cr_first_(m);
+		} else {
+			if (p >= end) return NULL;
+			if (*p != '"' && *p != '\\') {
+				p++;
+				continue;
+			}
 		}
-		while (p < end && *p != '"' && *p != '\\') p++;
-		if (p >= end) return NULL;
 		if (*p == '"') return p + 1;
 		if (end - p < 2) return NULL;
 		p += 2; /* an escape: its second byte is never the closing quote */
@@ -447,17 +520,20 @@ typedef struct {
 	const char *p, *end;
 	int err;
 	char close;
+	const cr_index_ *ix_; /* the end index of the document iterated, if any */
 } cr_iter;
 
 static inline int cr_iter_begin_(cr_json v, cr_iter *it, char open, char close) {
 	it->err = 0;
 	it->close = close;
+	it->ix_ = NULL;
 	if (v.n == 0 || v.p[0] != open) {
 		it->p = it->end = NULL;
 		it->err = v.n != 0;
 		return 0;
 	}
 	it->end = v.p + v.n;
+	it->ix_ = cr_index_of_(v.p);
 	it->p = cr_ws_(v.p + 1, it->end);
 	if (it->p < it->end && *it->p == close) it->p = it->end; /* empty */
 	return 1;
@@ -473,7 +549,7 @@ static inline int cr_iter_fail_(cr_iter *it) {
 }
 
 /* After a member or element: expect ',' (more) or the closing bracket (done). */
-static inline int cr_iter_after_(cr_iter *it, const char *q) {
+static inline CR_INLINE_ int cr_iter_after_(cr_iter *it, const char *q) {
 	q = cr_ws_(q, it->end);
 	if (q >= it->end) return 0;
 	if (*q == ',') {
@@ -493,13 +569,15 @@ static inline int cr_iter_after_(cr_iter *it, const char *q) {
 static inline int cr_obj_next(cr_iter *it, cr_json *key, cr_json *val) {
 	const char *p = it->p, *q;
 	if (!p || p >= it->end) return 0;
-	if (*p != '"' || !(q = cr_fskip_string_(p, it->end))) return cr_iter_fail_(it);
+	if (*p != '"' || !((it->ix_ && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_string_(p, it->end))))
+		return cr_iter_fail_(it);
 	key->p = p;
 	key->n = (size_t)(q - p);
 	q = cr_ws_(q, it->end);
 	if (q >= it->end || *q != ':') return cr_iter_fail_(it);
 	p = cr_ws_(q + 1, it->end);
-	if (!(q = cr_fskip_value_(p, it->end)) || q == p) return cr_iter_fail_(it);
+	if (!((it->ix_ && p < it->end && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) || q == p)
+		return cr_iter_fail_(it);
 	val->p = p;
 	val->n = (size_t)(q - p);
 	if (!cr_iter_after_(it, q)) return cr_iter_fail_(it);
@@ -509,7 +587,8 @@ static inline int cr_obj_next(cr_iter *it, cr_json *key, cr_json *val) {
 static inline int cr_arr_next(cr_iter *it, cr_json *val) {
 	const char *p = it->p, *q;
 	if (!p || p >= it->end) return 0;
-	if (!(q = cr_fskip_value_(p, it->end)) || q == p) return cr_iter_fail_(it);
+	if (!((it->ix_ && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) || q == p)
+		return cr_iter_fail_(it);
 	val->p = p;
 	val->n = (size_t)(q - p);
 	if (!cr_iter_after_(it, q)) return cr_iter_fail_(it);
@@ -563,23 +642,28 @@ static inline long cr_str_decode(cr_json s, char *dst, size_t cap) {
 	if (s.n < 2 || s.p[0] != '"' || s.p[s.n - 1] != '"') return -1;
 	p = s.p + 1;
 	end = s.p + s.n - 1;
-	while (p < end) {
-		const char *run = p;
-		while (end - p >= 8) {
-			uint64_t m = cr_has_byte_(cr_load8_(p), '\\');
-			if (m) {
-				p += cr_first_(m);
-				break;
+	for (;;) {
+		/* Copy while scanning, a word per iteration where dst has room for all of it: the
+		 * runs between escapes are short (JSON inside a string escapes every quote), and a
+		 * memcpy call per run cost more than the copying. One loop, as in cr_skip_string_. */
+		if (end - p >= 8 && dend - d >= 8) {
+			uint64_t x = cr_load8_(p), m = cr_has_byte_(x, '\\');
+			memcpy(d, &x, 8);
+			if (!m) {
+				p += 8;
+				d += 8;
+				continue;
 			}
-			p += 8;
+			p += cr_first_(m);
+			d += cr_first_(m);
+		} else {
+			if (p >= end) break;
+			if (*p != '\\') {
+				if (d >= dend) return -1;
+				*d++ = *p++;
+				continue;
+			}
 		}
-		while (p < end && *p != '\\') p++;
-		if (p > run) {
-			if ((size_t)(dend - d) < (size_t)(p - run)) return -1;
-			memcpy(d, run, (size_t)(p - run));
-			d += p - run;
-		}
-		if (p >= end) break;
 		if (end - p < 2) return -1; /* a backslash escaping the closing quote */
 		if (p[1] == 'u') {
 			uint32_t cp;
@@ -620,17 +704,37 @@ static inline int cr_has_backslash_(const char *p, size_t n) {
 		p += 8;
 		n -= 8;
 	}
-	while (n--)
-		if (*p++ == '\\') return 1;
-	return 0;
+	/* the tail without a loop: keys are mostly shorter than a word */
+	switch (n) {
+	case 7: if (p[6] == '\\') return 1; /* fall through */
+	case 6: if (p[5] == '\\') return 1; /* fall through */
+	case 5: if (p[4] == '\\') return 1; /* fall through */
+	case 4: if (p[3] == '\\') return 1; /* fall through */
+	case 3: if (p[2] == '\\') return 1; /* fall through */
+	case 2: if (p[1] == '\\') return 1; /* fall through */
+	case 1: if (p[0] == '\\') return 1; /* fall through */
+	default: return 0;
+	}
+}
+
+
+/* cr_raw_eq_ reports whether [p, p+n) equals the NUL-terminated lit. Names are a few bytes
+ * long, so one inline loop beats a strlen and a memcmp call; it stops at lit's NUL. */
+static inline int cr_raw_eq_(const char *p, size_t n, const char *lit) {
+	size_t j;
+	if (!n) return !lit[0];
+	if (lit[0] != p[0]) return 0; /* most comparisons end here, before the loop */
+	for (j = 1; j < n; j++)
+		if (!lit[j] || lit[j] != p[j]) return 0;
+	return !lit[n];
 }
 
 /* cr_str_eq reports whether the JSON string s decodes to the NUL-terminated lit. */
-static inline int cr_str_eq(cr_json s, const char *lit) {
-	size_t n = strlen(lit);
+static inline int cr_str_eq_n_(cr_json s, const char *lit, size_t n) {
 	cr_json r = cr_str_raw(s);
 	if (!r.p || r.n < n) return 0; /* decoding only shortens */
-	if (r.n == n && memcmp(r.p, lit, n) == 0) return !cr_has_backslash_(r.p, r.n);
+	/* of the same length, only the raw bytes can match: an escape would make it shorter */
+	if (r.n == n) return n == 0 || (r.p[0] == lit[0] && cr_bytes_eq_(r.p, lit, n));
 	if (!cr_has_backslash_(r.p, r.n)) return 0;
 	if (s.n > 512) return 0; /* escaped keys that long never match a short literal */
 	{
@@ -639,6 +743,10 @@ static inline int cr_str_eq(cr_json s, const char *lit) {
 		return k == (long)n && memcmp(buf, lit, n) == 0;
 	}
 }
+
+/* The length of a literal folds at compile time at the call site, wherever the compiler
+ * decides not to inline cr_str_eq_n_. */
+#define cr_str_eq(s, lit) cr_str_eq_n_((s), (lit), strlen(lit))
 
 /* cr_key_first_ is the first decoded byte of a key, for switch dispatch before cr_str_eq. */
 static inline int cr_key_first_(cr_json k) {
@@ -681,24 +789,23 @@ static inline int cr_obj_fields(cr_json obj, const char *const *names, int n, cr
 	cr_iter it;
 	cr_json k, v;
 	int i, found = 0;
-	size_t len[32];
 	if (n > 32) n = 32;
 	for (i = 0; i < n; i++) {
 		out[i].p = NULL;
 		out[i].n = 0;
-		len[i] = strlen(names[i]);
 	}
 	cr_obj_iter(obj, &it);
 	while (found < n && cr_obj_next(&it, &k, &v)) {
 		cr_json r = cr_str_raw(k);
-		int escaped = cr_has_backslash_(r.p, r.n);
-		for (i = 0; i < n; i++) {
-			if (out[i].n) continue;
-			if (escaped ? cr_str_eq(k, names[i]) : (r.n == len[i] && memcmp(r.p, names[i], r.n) == 0)) {
-				out[i] = v;
-				found++;
-				break;
-			}
+		/* raw bytes first; only a key that matched nothing can hold an escape worth decoding */
+		for (i = 0; i < n; i++)
+			if (!out[i].n && cr_raw_eq_(r.p, r.n, names[i])) break;
+		if (i == n && cr_has_backslash_(r.p, r.n))
+			for (i = 0; i < n; i++)
+				if (!out[i].n && cr_str_eq(k, names[i])) break;
+		if (i < n) {
+			out[i] = v;
+			found++;
 		}
 	}
 	return found;

@@ -78,25 +78,10 @@ static void copy_num(cr_buf *b, const char *key, cr_json v) {
 }
 
 /* pick fills vals[i] with the value of member keys[i] of obj (the first one wins) in one
- * pass. Each lookup with cr_obj_get rescans (and revalidates) every member before the one it
- * finds, so objects read for several keys are read with pick instead. */
-static void pick(cr_json obj, const char *const *keys, int n, cr_json *vals) {
-	cr_iter it;
-	cr_json k, v;
-	int i, left = n;
-	for (i = 0; i < n; i++) vals[i] = NONE;
-	cr_obj_iter(obj, &it);
-	while (left && cr_obj_next(&it, &k, &v)) {
-		int first = cr_key_first_(k);
-		for (i = 0; i < n; i++) {
-			if (!vals[i].n && keys[i][0] == first && cr_str_eq(k, keys[i])) {
-				vals[i] = v;
-				left--;
-				break;
-			}
-		}
-	}
-}
+ * pass: cr_obj_fields, which compares raw key bytes and decodes only keys with escapes. Each
+ * lookup with cr_obj_get rescans every member before the one it finds, so objects read for
+ * several keys are read with pick instead. */
+static void pick(cr_json obj, const char *const *keys, int n, cr_json *vals) { cr_obj_fields(obj, keys, n, vals); }
 
 /* ---------------------------------------------------------------- JSON Schema -> Gemini Schema */
 
