@@ -812,6 +812,48 @@ static inline int cr_obj_fields(cr_json obj, const char *const *names, int n, cr
 }
 
 /* Number getters return 1 on success; on failure *out is left unchanged. */
+/* cr_f64_fast_ reads the numbers hosts and providers actually send (up to 15 significant
+ * digits, an optional fraction, an exponent within ±22) exactly, without strtod: on wasm32
+ * strtod computes in 128-bit software floating point, which made parsing the five numbers
+ * of each route candidate the bulk of a route hook. Exact because the digits fit in a
+ * double's 53-bit mantissa and 10^k for k <= 22 is itself exact, so one multiplication or
+ * division rounds once, as strtod does. Anything else returns 0 and takes strtod. */
+static inline int cr_f64_fast_(const char *p, const char *end, double *out) {
+	static const double pow10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	int neg = 0, digits = 0, scale = 0, ex = 0, exneg = 0;
+	uint64_t m = 0;
+	double d;
+	if (p < end && *p == '-') neg = 1, p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (m || *p != '0') digits++;
+		m = m * 10 + (uint64_t)(*p - '0');
+		if (digits > 15) return 0;
+	}
+	if (p < end && *p == '.') {
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+			if (m || *p != '0') digits++;
+			m = m * 10 + (uint64_t)(*p - '0');
+			scale--;
+			if (digits > 15) return 0;
+		}
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-')) exneg = *p == '-', p++;
+		for (; p < end && *p >= '0' && *p <= '9'; p++) {
+			ex = ex * 10 + (*p - '0');
+			if (ex > 400) return 0;
+		}
+		scale += exneg ? -ex : ex;
+	}
+	if (p != end || scale < -22 || scale > 22) return 0;
+	d = (double)m;
+	d = scale < 0 ? d / pow10[-scale] : d * pow10[scale];
+	*out = neg ? -d : d;
+	return 1;
+}
+
 static inline int cr_f64(cr_json v, double *out) {
 	char buf[128];
 	char *e;
@@ -819,6 +861,7 @@ static inline int cr_f64(cr_json v, double *out) {
 	/* longer numbers exist only in hostile input: refuse them rather than allocate */
 	if (cr_typeof(v) != CR_NUMBER || v.n >= sizeof buf) return 0;
 	if (cr_skip_number_(v.p, v.p + v.n) != v.p + v.n) return 0;
+	if (cr_f64_fast_(v.p, v.p + v.n, out)) return 1;
 	memcpy(buf, v.p, v.n);
 	buf[v.n] = 0;
 	d = strtod(buf, &e); /* wasi-libc has only the "C" locale, so '.' is the separator */
