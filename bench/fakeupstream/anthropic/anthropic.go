@@ -19,10 +19,10 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/bench/fakeupstream/script"
 )
 
 // Options configure a Server. The zero value accepts any non-empty key.
@@ -47,11 +47,8 @@ type Recorded struct {
 // Server is the fake Messages API; it implements http.Handler and answers
 // POST {base}/messages for any base path.
 type Server struct {
-	opt   Options
-	calls atomic.Int64
-
-	mu  sync.Mutex
-	rec []Recorded
+	opt Options
+	script.Log[Recorded]
 }
 
 // New returns a Server with defaults applied.
@@ -73,26 +70,6 @@ func Start(tb testing.TB, o Options) (*Server, string) {
 	return s, ts.URL
 }
 
-// Calls is the number of requests received on the messages endpoint.
-func (s *Server) Calls() int { return int(s.calls.Load()) }
-
-// Requests returns every recorded messages request, oldest first.
-func (s *Server) Requests() []Recorded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Recorded(nil), s.rec...)
-}
-
-// Last returns the most recent request; ok is false before the first one.
-func (s *Server) Last() (r Recorded, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.rec) == 0 {
-		return Recorded{}, false
-	}
-	return s.rec[len(s.rec)-1], true
-}
-
 const maxBody = 32 << 20
 
 // ServeHTTP implements http.Handler.
@@ -105,14 +82,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "Method Not Allowed")
 		return
 	}
-	s.calls.Add(1)
+	s.Count()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return // client went away; nothing to answer
 	}
-	s.mu.Lock()
-	s.rec = append(s.rec, Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: bytes.Clone(body)})
-	s.mu.Unlock()
+	s.Record(Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: bytes.Clone(body)})
 	if len(body) > maxBody {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
 		return

@@ -23,10 +23,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crossroads-llm/crossroads/bench/fakeupstream/script"
 )
 
 // Options configure a Server. The zero value accepts any non-empty key and
@@ -61,11 +61,8 @@ type Recorded struct {
 // POST {base}/models/{model}:generateContent and :streamGenerateContent for
 // any base path (for example /v1beta).
 type Server struct {
-	opt   Options
-	calls atomic.Int64
-
-	mu  sync.Mutex
-	rec []Recorded
+	opt Options
+	script.Log[Recorded]
 }
 
 // New returns a Server with defaults applied.
@@ -86,26 +83,6 @@ func Start(tb testing.TB, o Options) (*Server, string) {
 	return s, ts.URL
 }
 
-// Calls is the number of generate requests received.
-func (s *Server) Calls() int { return int(s.calls.Load()) }
-
-// Requests returns every recorded generate request, oldest first.
-func (s *Server) Requests() []Recorded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Recorded(nil), s.rec...)
-}
-
-// Last returns the most recent request; ok is false before the first one.
-func (s *Server) Last() (r Recorded, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.rec) == 0 {
-		return Recorded{}, false
-	}
-	return s.rec[len(s.rec)-1], true
-}
-
 const maxBody = 32 << 20
 
 // ServeHTTP implements http.Handler.
@@ -124,15 +101,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "INVALID_ARGUMENT", "Method not allowed: "+r.Method, nil)
 		return
 	}
-	s.calls.Add(1)
+	s.Count()
 	stream := method == "streamGenerateContent"
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return
 	}
-	s.mu.Lock()
-	s.rec = append(s.rec, Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: bytes.Clone(body), Model: model, Stream: stream})
-	s.mu.Unlock()
+	s.Record(Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: bytes.Clone(body), Model: model, Stream: stream})
 	if len(body) > maxBody {
 		writeError(w, http.StatusRequestEntityTooLarge, "INVALID_ARGUMENT", "Request payload size exceeds the limit: 33554432 bytes.", nil)
 		return

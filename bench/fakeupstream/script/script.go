@@ -1,6 +1,7 @@
-// Package script owns the directives that script the provider-format fakes (Anthropic,
-// Gemini) from inside a prompt, and the deterministic text they answer with, so every fake
-// reads [[status:429]] or [[words:N]] the same way.
+// Package script owns what the provider-format fakes (Anthropic, Gemini) share: the
+// directives that script them from inside a prompt, the deterministic text they answer
+// with, and the log of what they received, so every fake reads [[status:429]] or
+// [[words:N]] the same way and tests assert on every fake alike.
 package script
 
 import (

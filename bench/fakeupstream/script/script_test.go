@@ -45,3 +45,17 @@ func TestReplyIsDeterministic(t *testing.T) {
 		t.Fatalf("Reply: %q / %q", a, b)
 	}
 }
+
+func TestLog(t *testing.T) {
+	var l Log[string]
+	if _, ok := l.Last(); ok || l.Calls() != 0 || len(l.Requests()) != 0 {
+		t.Fatal("a new log is not empty")
+	}
+	l.Count()
+	l.Count()
+	l.Record("a")
+	l.Record("b")
+	if last, ok := l.Last(); !ok || last != "b" || l.Calls() != 2 || strings.Join(l.Requests(), ",") != "a,b" {
+		t.Fatalf("log: calls %d, requests %v", l.Calls(), l.Requests())
+	}
+}
