@@ -39,7 +39,8 @@ func pluginDecls(cfg *Config, formats []string) ([]extension.Decl, []string, err
 			}
 			d.Wasm = wasm
 		}
-		if pc.Config != nil {
+		// An empty mapping is no config, so a plugin without plugin_init may be given one.
+		if m, ok := pc.Config.(map[string]any); ok && len(m) > 0 {
 			js, err := json.Marshal(pc.Config)
 			if err != nil {
 				return nil, nil, fmt.Errorf("edge: plugins[%d] %s: config: %w", i, pc.Name, err)

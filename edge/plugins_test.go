@@ -251,3 +251,30 @@ func get(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestPluginConfigMustBeReadable: a plugin without plugin_init loads with no config or an
+// empty one, and is refused, by name, when given one it cannot read.
+func TestPluginConfigMustBeReadable(t *testing.T) {
+	file, err := filepath.Abs("testdata/chaos_trap.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		config string
+		ok     bool
+	}{{"", true}, {", config: {}", true}, {", config: {a: 1}", false}} {
+		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\n"+
+			"plugins:\n  - {name: quiet, kind: route, file: %s%s}\n", t.TempDir(), file, tc.config)
+		cfg, err := edge.ParseConfig([]byte(y), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "quiet")) {
+			t.Fatalf("config %q: err = %v, want ok=%v", tc.config, err, tc.ok)
+		}
+		if n != nil {
+			n.Close()
+		}
+	}
+}
