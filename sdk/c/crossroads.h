@@ -1274,8 +1274,11 @@ static inline int cr_hook_parse(cr_json in, cr_hook_input *f) {
 	return !it.err;
 }
 
-/* cr_event_next yields the next SSE event of f->events: name and data are raw JSON strings
- * (absent ones are absent). Decode data with cr_str_decode / cr_buf_decoded before parsing. */
+/* cr_event_next yields the next SSE event of f->events. name is a raw JSON string. data is
+ * either a JSON string (the event's "data": decode it with cr_str_decode / cr_buf_decoded
+ * before parsing) or, when the host sent the event's JSON as "json", the JSON object or
+ * array itself, already validated and ready to read: check which with cr_is(data, CR_STRING).
+ * Absent fields are absent. */
 static inline int cr_event_next(cr_iter *events, cr_json *name, cr_json *data) {
 	cr_json e, k, v;
 	cr_iter it;
@@ -1285,7 +1288,7 @@ static inline int cr_event_next(cr_iter *events, cr_json *name, cr_json *data) {
 		name->n = data->n = 0;
 		while (cr_obj_next(&it, &k, &v)) {
 			if (cr_str_eq(k, "event")) *name = v;
-			else if (cr_str_eq(k, "data")) *data = v;
+			else if (cr_str_eq(k, "data") || cr_str_eq(k, "json")) *data = v;
 		}
 		return 1;
 	}

@@ -994,8 +994,10 @@ CR_EXPORT("hook_format_stream") uint64_t hook_format_stream(uint32_t ptr, uint32
 
 	while (!done && cr_event_next(&events, &name, &raw)) {
 		scratch.n = 0;
-		if (!cr_is(raw, CR_STRING) || !cr_buf_decoded(&scratch, raw) || !cr_parse(scratch.p, scratch.n, &data) ||
-		    !cr_is(data, CR_OBJECT)) {
+		if (cr_is(raw, CR_OBJECT)) {
+			data = raw; /* sent as "json": validated by the host and read in place */
+		} else if (!cr_is(raw, CR_STRING) || !cr_buf_decoded(&scratch, raw) || !cr_parse(scratch.p, scratch.n, &data) ||
+		           !cr_is(data, CR_OBJECT)) {
 			if (cr_str_eq(name, "ping")) continue;
 			err.n = 0;
 			cr_buf_lit(&err, "\"error\":{\"message\":\"Anthropic sent a stream event whose data is not a JSON object\","

@@ -746,3 +746,70 @@ func BenchmarkFormatStreamEvent(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/event")
 }
+
+// hostStreamInput renders a hook_format_stream input as the host does: data that is a JSON
+// object or array goes in as the value itself, byte for byte ("json"), anything else as a
+// string ("data"). (encoding/json would compact a RawMessage, which the host does not.)
+func hostStreamInput(t testing.TB, events []sseEvent, asJSON bool) []byte {
+	b := []byte(`{"model":"m","state":"","events":[`)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"event":`...)
+		b = append(b, mustJSON(t, e.Event)...)
+		d := strings.TrimSpace(e.Data)
+		if asJSON && json.Valid([]byte(d)) && (strings.HasPrefix(d, "{") || strings.HasPrefix(d, "[")) {
+			b = append(append(b, `,"json":`...), e.Data...)
+		} else {
+			b = append(append(b, `,"data":`...), mustJSON(t, e.Data)...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// TestStreamJSONEvents: events whose data the host sends as JSON ("json") translate exactly
+// as the same events sent as strings ("data").
+func TestStreamJSONEvents(t *testing.T) {
+	p := load(t)
+	for _, name := range []string{"stream_text.sse", "stream_thinking.sse", "stream_tool_use.sse", "stream_error.sse"} {
+		t.Run(name, func(t *testing.T) {
+			events := readSSE(t, name)
+			var got [2][]byte
+			for i, asJSON := range []bool{false, true} {
+				got[i] = call(t, p, "hook_format_stream", hostStreamInput(t, events, asJSON))
+			}
+			if !bytes.Equal(got[0], got[1]) {
+				t.Fatalf("as strings:\n%s\nas JSON:\n%s", got[0], got[1])
+			}
+		})
+	}
+}
+
+// BenchmarkFormatStreamEventJSON is BenchmarkFormatStreamEvent with the events as the node
+// sends them: JSON data as the value itself ("json") rather than a string to unescape.
+func BenchmarkFormatStreamEventJSON(b *testing.B) {
+	const perBatch = 8
+	p := load(b)
+	start := readSSE(b, "stream_text.sse")[:2]
+	var first streamOut
+	if err := json.Unmarshal(call(b, p, wasmhost.HookFormatStream, mustJSON(b, map[string]any{"model": "m", "state": "", "events": start})), &first); err != nil {
+		b.Fatal(err)
+	}
+	events := make([]sseEvent, perBatch)
+	for i := range events {
+		events[i] = sseEvent{Event: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" the quick brown fox"}}`}
+	}
+	in := hostStreamInput(b, events, true)
+	in = bytes.Replace(in, []byte(`"state":""`), append([]byte(`"state":`), mustJSON(b, first.State)...), 1)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := p.Call(ctx, wasmhost.HookFormatStream, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/event")
+}

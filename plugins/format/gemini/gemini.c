@@ -1257,7 +1257,9 @@ CR_EXPORT("hook_format_stream") uint64_t hook_format_stream(uint32_t ptr, uint32
 	cr_buf_lit(&out, "{\"chunks\":[");
 	cr_arr_iter(f.events, &it);
 	while (!done && cr_event_next(&it, &name, &data)) {
-		if (!text_of(data, &scratch, &p, &n) || !cr_parse(p, n, &ev) || !cr_is(ev, CR_OBJECT)) {
+		if (cr_is(data, CR_OBJECT)) {
+			ev = data; /* sent as "json": validated by the host and read in place */
+		} else if (!text_of(data, &scratch, &p, &n) || !cr_parse(p, n, &ev) || !cr_is(ev, CR_OBJECT)) {
 			cr_buf_lit(&errbuf, "\"status\":502,\"type\":\"api_error\",\"code\":\"bad_response\",\"message\":\"format-gemini: stream event is not a JSON object\"");
 			r = -1;
 			break;

@@ -699,3 +699,47 @@ func BenchmarkFormatStreamBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/event")
 }
+
+// hostStreamInput renders a hook_format_stream input as the host does: data that is a JSON
+// object or array goes in as the value itself, byte for byte ("json"), anything else as a
+// string ("data"). (encoding/json would compact a RawMessage, which the host does not.)
+func hostStreamInput(t testing.TB, events []sseEvent, asJSON bool) []byte {
+	b := []byte(`{"model":"m","state":"","events":[`)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"event":`...)
+		b = append(b, mustJSON(t, e.Event)...)
+		d := strings.TrimSpace(e.Data)
+		if asJSON && json.Valid([]byte(d)) && (strings.HasPrefix(d, "{") || strings.HasPrefix(d, "[")) {
+			b = append(append(b, `,"json":`...), e.Data...)
+		} else {
+			b = append(append(b, `,"data":`...), mustJSON(t, e.Data)...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// TestStreamJSONEvents: events whose data the host sends as JSON ("json") translate exactly
+// as the same events sent as strings ("data").
+func TestStreamJSONEvents(t *testing.T) {
+	p := load(t)
+	for _, name := range []string{"stream_text.sse", "stream_tool.sse", "stream_blocked.sse", "stream_error.sse"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := parseSSE(t, b)
+			var got [2][]byte
+			for i, asJSON := range []bool{false, true} {
+				got[i] = call(t, p, "hook_format_stream", hostStreamInput(t, events, asJSON))
+			}
+			if !bytes.Equal(got[0], got[1]) {
+				t.Fatalf("as strings:\n%s\nas JSON:\n%s", got[0], got[1])
+			}
+		})
+	}
+}

@@ -44,6 +44,8 @@ function readEvents(v: Value, out: Event[]): void {
     while (m.next()) {
       if (m.keyIs("event")) e.event = m.value.str();
       else if (m.keyIs("data")) e.data = m.value.str();
+      // JSON data arrives as the value itself (sdk/ABI.md §5, hook_format_stream).
+      else if (m.keyIs("json")) e.data = m.value.toString();
     }
     out.push(e);
   }

@@ -53,7 +53,8 @@ type ResponseInput struct {
 	Body []byte
 }
 
-// Event is one server-sent event of the provider's stream.
+// Event is one server-sent event of the provider's stream. Data is the event's data as
+// text, whether the host sent it as a string or, being JSON, as the value itself.
 type Event struct{ Event, Data string }
 
 // StreamInput is one batch of hook_format_stream.
@@ -197,6 +198,9 @@ func HandleStream(fn func(in *StreamInput) (*StreamOutput, error)) {
 							e.Event, _ = pjson.Unquote(m.Value())
 						} else if m.KeyIs("data") {
 							e.Data, _ = pjson.Unquote(m.Value())
+						} else if m.KeyIs("json") {
+							// JSON data arrives as the value itself, already validated.
+							e.Data = string(m.Value())
 						}
 					}
 					in.Events = append(in.Events, e)
