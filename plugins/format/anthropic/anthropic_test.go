@@ -1,7 +1,6 @@
 package anthropic_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/wasmhost"
+	"github.com/crossroads-llm/crossroads/plugins/internal/formattest"
 )
 
 const wasmPath = "../../dist/format-anthropic.wasm"
@@ -382,40 +382,12 @@ func TestFormatError(t *testing.T) {
 
 // ---------------------------------------------------------------- hook_format_stream
 
-type sseEvent struct {
-	Event string `json:"event"`
-	Data  string `json:"data"`
-}
+type sseEvent = formattest.Event
 
-// readSSE decodes a recorded stream the way the host does: event name, data lines joined by
-// "\n", comments and empty events dropped.
+// readSSE decodes a recorded stream the way the host does.
 func readSSE(t testing.TB, name string) []sseEvent {
 	t.Helper()
-	var out []sseEvent
-	var cur sseEvent
-	var data []string
-	flush := func() {
-		if len(data) > 0 {
-			cur.Data = strings.Join(data, "\n")
-			out = append(out, cur)
-		}
-		cur, data = sseEvent{}, nil
-	}
-	sc := bufio.NewScanner(bytes.NewReader(fixture(t, name)))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			flush()
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "event:"):
-			cur.Event = strings.TrimPrefix(strings.TrimPrefix(line, "event:"), " ")
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		}
-	}
-	flush()
-	return out
+	return formattest.ParseSSE(fixture(t, name))
 }
 
 type streamOut struct {
@@ -747,28 +719,6 @@ func BenchmarkFormatStreamEvent(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/event")
 }
 
-// hostStreamInput renders a hook_format_stream input as the host does: data that is a JSON
-// object or array goes in as the value itself, byte for byte ("json"), anything else as a
-// string ("data"). (encoding/json would compact a RawMessage, which the host does not.)
-func hostStreamInput(t testing.TB, events []sseEvent, asJSON bool) []byte {
-	b := []byte(`{"model":"m","state":"","events":[`)
-	for i, e := range events {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"event":`...)
-		b = append(b, mustJSON(t, e.Event)...)
-		d := strings.TrimSpace(e.Data)
-		if asJSON && json.Valid([]byte(d)) && (strings.HasPrefix(d, "{") || strings.HasPrefix(d, "[")) {
-			b = append(append(b, `,"json":`...), e.Data...)
-		} else {
-			b = append(append(b, `,"data":`...), mustJSON(t, e.Data)...)
-		}
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
-}
-
 // TestStreamJSONEvents: events whose data the host sends as JSON ("json") translate exactly
 // as the same events sent as strings ("data").
 func TestStreamJSONEvents(t *testing.T) {
@@ -778,7 +728,7 @@ func TestStreamJSONEvents(t *testing.T) {
 			events := readSSE(t, name)
 			var got [2][]byte
 			for i, asJSON := range []bool{false, true} {
-				got[i] = call(t, p, "hook_format_stream", hostStreamInput(t, events, asJSON))
+				got[i] = call(t, p, "hook_format_stream", formattest.HostStreamInput("m", "", events, asJSON))
 			}
 			if !bytes.Equal(got[0], got[1]) {
 				t.Fatalf("as strings:\n%s\nas JSON:\n%s", got[0], got[1])
@@ -801,8 +751,7 @@ func BenchmarkFormatStreamEventJSON(b *testing.B) {
 	for i := range events {
 		events[i] = sseEvent{Event: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" the quick brown fox"}}`}
 	}
-	in := hostStreamInput(b, events, true)
-	in = bytes.Replace(in, []byte(`"state":""`), append([]byte(`"state":`), mustJSON(b, first.State)...), 1)
+	in := formattest.HostStreamInput("m", first.State, events, true)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crossroads-llm/crossroads/edge/wasmhost"
+	"github.com/crossroads-llm/crossroads/plugins/internal/formattest"
 )
 
 const wasmPath = "../../dist/format-gemini.wasm"
@@ -353,37 +354,12 @@ func TestFormatResponse(t *testing.T) {
 	})
 }
 
-type sseEvent struct {
-	Event string `json:"event"`
-	Data  string `json:"data"`
-}
+type sseEvent = formattest.Event
 
-// parseSSE splits a recorded stream as the host does: events end at a blank line (CRLF or
-// LF), data lines are joined with \n.
+// parseSSE splits a recorded stream as the host does.
 func parseSSE(tb testing.TB, b []byte) []sseEvent {
 	tb.Helper()
-	var out []sseEvent
-	var cur sseEvent
-	var data []string
-	flush := func() {
-		if len(data) > 0 {
-			cur.Data = strings.Join(data, "\n")
-			out = append(out, cur)
-		}
-		cur, data = sseEvent{}, nil
-	}
-	for _, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
-		switch {
-		case line == "":
-			flush()
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		case strings.HasPrefix(line, "event:"):
-			cur.Event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		}
-	}
-	flush()
-	return out
+	return formattest.ParseSSE(b)
 }
 
 type chunk struct {
@@ -700,28 +676,6 @@ func BenchmarkFormatStreamBatch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/event")
 }
 
-// hostStreamInput renders a hook_format_stream input as the host does: data that is a JSON
-// object or array goes in as the value itself, byte for byte ("json"), anything else as a
-// string ("data"). (encoding/json would compact a RawMessage, which the host does not.)
-func hostStreamInput(t testing.TB, events []sseEvent, asJSON bool) []byte {
-	b := []byte(`{"model":"m","state":"","events":[`)
-	for i, e := range events {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"event":`...)
-		b = append(b, mustJSON(t, e.Event)...)
-		d := strings.TrimSpace(e.Data)
-		if asJSON && json.Valid([]byte(d)) && (strings.HasPrefix(d, "{") || strings.HasPrefix(d, "[")) {
-			b = append(append(b, `,"json":`...), e.Data...)
-		} else {
-			b = append(append(b, `,"data":`...), mustJSON(t, e.Data)...)
-		}
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
-}
-
 // TestStreamJSONEvents: events whose data the host sends as JSON ("json") translate exactly
 // as the same events sent as strings ("data").
 func TestStreamJSONEvents(t *testing.T) {
@@ -735,7 +689,7 @@ func TestStreamJSONEvents(t *testing.T) {
 			events := parseSSE(t, b)
 			var got [2][]byte
 			for i, asJSON := range []bool{false, true} {
-				got[i] = call(t, p, "hook_format_stream", hostStreamInput(t, events, asJSON))
+				got[i] = call(t, p, "hook_format_stream", formattest.HostStreamInput("m", "", events, asJSON))
 			}
 			if !bytes.Equal(got[0], got[1]) {
 				t.Fatalf("as strings:\n%s\nas JSON:\n%s", got[0], got[1])
