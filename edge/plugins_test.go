@@ -104,10 +104,11 @@ func servedBy(t *testing.T, base string, n int) map[string]int {
 	return got
 }
 
-// eventually retries until every one of 10 requests is served by want.
+// eventually retries until every one of 10 requests is served by want. The deadline is
+// generous: a Go plugin compiles for seconds under the race detector.
 func eventually(t *testing.T, base, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := servedBy(t, base, 10)
 		if got[want] == 10 {
@@ -276,5 +277,62 @@ func TestPluginConfigMustBeReadable(t *testing.T) {
 		if n != nil {
 			n.Close()
 		}
+	}
+}
+
+// TestExampleRoutePluginsInRunningNode drops the example routing plugin, in each of its four
+// languages, into a running node. Without it the node load-balances by price, so the cheap,
+// slower endpoint takes nearly everything; fastest-healthy sends everything to the faster
+// one. Each version takes effect without a restart, and taking it out restores the default.
+func TestExampleRoutePluginsInRunningNode(t *testing.T) {
+	var u upstreams
+	u.fake(t, "fast", fakeupstream.Config{TTFT: 3 * time.Millisecond})
+	u.fake(t, "slow", fakeupstream.Config{TTFT: 8 * time.Millisecond}) // under 3× fast: not an outlier
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crossroads.yaml")
+	write := func(plugins string) {
+		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n"+
+			"tls: {reload_interval: 20ms}\nrouting: {sticky: {enabled: false}}\n%sproviders:\n"+
+			"  - {name: fast, base_url: %q, models: [{id: bench/model, pricing: {prompt: 10, completion: 10}}]}\n"+
+			"  - {name: slow, base_url: %q, models: [{id: bench/model, pricing: {prompt: 1, completion: 1}}]}\n",
+			dir, plugins, u.urls["fast"]+"/v1", u.urls["slow"]+"/v1")
+		if err := os.WriteFile(path+".tmp", []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	cfg, err := edge.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := runNode(t, cfg, edge.WithConfigFile(path))
+	byDefault := func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if got := servedBy(t, base, 20); got["slow"] >= 15 {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("without a route plugin the cheap endpoint should take most requests: %v", got)
+			}
+		}
+	}
+	byDefault()
+	for _, lang := range []string{"go", "c", "assemblyscript", "wat"} {
+		t.Run(lang, func(t *testing.T) {
+			built := filepath.Join("..", "examples", "route", lang, "plugin.wasm")
+			if _, err := os.Stat(built); err != nil {
+				t.Fatalf("%v (run scripts/build-plugins.sh)", err)
+			}
+			file := filepath.Join(dir, "fastest-healthy-"+lang+".wasm")
+			copyFile(t, built, file)
+			write(fmt.Sprintf("plugins:\n  - {name: fastest-healthy, kind: route, file: %s, models: [\"bench/*\"]}\n", file))
+			eventually(t, base, "fast")
+			write("")
+			byDefault()
+		})
 	}
 }
