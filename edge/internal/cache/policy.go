@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+)
+
+// Request headers of the cache's per-request policy.
+const (
+	HeaderCache      = "X-Crossroads-Cache"       // "true" opts in; responses carry HIT|MISS|COALESCED
+	HeaderTTL        = "X-Crossroads-Cache-TTL"   // seconds, 1–86400
+	HeaderClear      = "X-Crossroads-Cache-Clear" // "true" evicts the entry first
+	HeaderOpenRouter = "X-OpenRouter-Cache"       // OpenRouter's opt-in, honoured the same way
+)
+
+// DefaultTTL is how long an entry lives when the request does not say.
+const DefaultTTL = 300 * time.Second
+
+// MaxTTL bounds X-Crossroads-Cache-TTL.
+const MaxTTL = 24 * time.Hour
+
+// Decision is what the cache does with one request.
+type Decision struct {
+	// Lookup: answer from the cache if the entry exists (and coalesce with an identical
+	// request in flight). Store: keep a complete, successful answer.
+	Lookup, Store bool
+	// Clear evicts the entry before anything else.
+	Clear bool
+	TTL   time.Duration
+}
+
+// Cacheable reports whether the decision involves the cache at all.
+func (d Decision) Cacheable() bool { return d.Lookup || d.Store || d.Clear }
+
+// Decide applies the policy: a request is cacheable when its answer is deterministic
+// (temperature 0, or a seed) or when the client opts in (X-Crossroads-Cache: true, or
+// OpenRouter's X-OpenRouter-Cache: true); optIn reports that the node's configuration opts in
+// for this model or key. Cache-Control: no-cache skips the lookup and no-store the write. A
+// malformed TTL is the client's error, not a silent default.
+func Decide(body []byte, h http.Header, optIn bool) (Decision, error) {
+	var d Decision
+	ttl := DefaultTTL
+	if v := h.Get(HeaderTTL); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || time.Duration(n)*time.Second > MaxTTL {
+			return d, llm.BadRequest("", "header %s: want whole seconds from 1 to %d, got %q", HeaderTTL, int(MaxTTL/time.Second), v)
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+	d.Clear = isTrue(h.Get(HeaderClear))
+	explicit, off := opt(h.Get(HeaderCache))
+	if !explicit && !off {
+		explicit, off = opt(h.Get(HeaderOpenRouter))
+	}
+	if off || !(explicit || optIn || deterministic(body)) {
+		return d, nil
+	}
+	d.Lookup, d.Store, d.TTL = true, true, ttl
+	for _, directive := range strings.Split(strings.ToLower(strings.Join(h.Values("Cache-Control"), ",")), ",") {
+		switch strings.TrimSpace(directive) {
+		case "no-cache":
+			d.Lookup = false
+		case "no-store":
+			d.Store = false
+		}
+	}
+	return d, nil
+}
+
+// opt reads an opt-in header: "true" opts in, "false" opts out even a deterministic request.
+func opt(v string) (in, out bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes":
+		return true, false
+	case "false", "0", "no":
+		return false, true
+	}
+	return false, false
+}
+
+func isTrue(v string) bool {
+	in, _ := opt(v)
+	return in
+}
+
+// deterministic reports temperature 0 or a seed: the same request then gets the same answer
+// from a well-behaved upstream, so serving it again is what the client would have got.
+func deterministic(body []byte) bool {
+	it := jsonx.Object(body)
+	for it.Next() {
+		m := it.Member()
+		switch {
+		case m.KeyIs("temperature"):
+			if f, err := strconv.ParseFloat(string(m.Value), 64); err == nil && f == 0 {
+				return true
+			}
+		case m.KeyIs("seed"):
+			if jsonx.KindOfValue(m.Value) == jsonx.KindNumber {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,67 @@
+package cache
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/crossroads-llm/crossroads/edge/internal/llm"
+)
+
+func TestDecide(t *testing.T) {
+	const (
+		hot    = `{"model":"m","messages":[],"temperature":0.7}`
+		cold   = `{"model":"m","messages":[],"temperature":0}`
+		seeded = `{"model":"m","messages":[],"temperature":1,"seed":42}`
+		plain  = `{"model":"m","messages":[]}`
+	)
+	on := Decision{Lookup: true, Store: true, TTL: DefaultTTL}
+	tests := []struct {
+		name   string
+		body   string
+		hdr    map[string]string
+		optIn  bool
+		want   Decision
+		status int // of the error, 0 for none
+	}{
+		{"sampled request is not cached", hot, nil, false, Decision{}, 0},
+		{"no temperature is not deterministic", plain, nil, false, Decision{}, 0},
+		{"temperature 0", cold, nil, false, on, 0},
+		{"a seed", seeded, nil, false, on, 0},
+		{"opt in", hot, map[string]string{HeaderCache: "true"}, false, on, 0},
+		{"OpenRouter's opt in", hot, map[string]string{HeaderOpenRouter: "true"}, false, on, 0},
+		{"configured opt in", hot, nil, true, on, 0},
+		{"opt out of a deterministic request", cold, map[string]string{HeaderCache: "false"}, false, Decision{}, 0},
+		{"ttl", cold, map[string]string{HeaderTTL: "60"}, false, Decision{Lookup: true, Store: true, TTL: time.Minute}, 0},
+		{"no-cache skips the lookup", cold, map[string]string{"Cache-Control": "no-cache"}, false, Decision{Store: true, TTL: DefaultTTL}, 0},
+		{"no-store skips the write", cold, map[string]string{"Cache-Control": "max-age=0, No-Store"}, false, Decision{Lookup: true, TTL: DefaultTTL}, 0},
+		{"clear", cold, map[string]string{HeaderClear: "true"}, false, Decision{Lookup: true, Store: true, Clear: true, TTL: DefaultTTL}, 0},
+		{"clear alone", hot, map[string]string{HeaderClear: "true"}, false, Decision{Clear: true}, 0},
+		{"ttl zero", cold, map[string]string{HeaderTTL: "0"}, false, Decision{}, 400},
+		{"ttl too long", cold, map[string]string{HeaderTTL: "86401"}, false, Decision{}, 400},
+		{"ttl not a number", cold, map[string]string{HeaderTTL: "5m"}, false, Decision{}, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.hdr {
+				h.Set(k, v)
+			}
+			got, err := Decide([]byte(tt.body), h, tt.optIn)
+			if tt.status != 0 {
+				var e *llm.Error
+				if !errors.As(err, &e) || e.Status != tt.status {
+					t.Fatalf("err = %v, want status %d", err, tt.status)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Decide = %+v, %v; want %+v", got, err, tt.want)
+			}
+			if got.Cacheable() != (tt.want != Decision{}) {
+				t.Fatalf("Cacheable = %v", got.Cacheable())
+			}
+		})
+	}
+}
