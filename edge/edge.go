@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crossroads-llm/crossroads/edge/internal/cache"
+	"github.com/crossroads-llm/crossroads/edge/internal/cache/redisstore"
 	"github.com/crossroads-llm/crossroads/edge/internal/catalog"
 	"github.com/crossroads-llm/crossroads/edge/internal/config"
 	"github.com/crossroads-llm/crossroads/edge/internal/extension"
@@ -77,6 +79,14 @@ type Node struct {
 	// between generations that declare them unchanged.
 	host    *wasmhost.Host
 	plugins *extension.Registry
+	// cache is the prompt cache; its stores outlive generations. Nil when disabled.
+	cache *cache.Cache
+	usage func(*UsageRecord)
+	// l2 is the cache's shared store once connected; l2Mu orders connecting and closing.
+	l2       *redisstore.Store
+	l2Mu     sync.Mutex
+	l2Warned bool
+	l2Closed bool
 }
 
 // generation is everything a configuration reload rebuilds.
@@ -202,10 +212,16 @@ func (n *Node) build(cfg *Config) (*generation, error) {
 	}
 	ok = true
 	g := &generation{cfg: cfg, cat: cat, router: router, plugins: set, files: files}
-	g.handler = router
+	var mws []pipeline.Middleware
+	// Request transforms run before the cache, so the key is what goes upstream, and
+	// response transforms after it, so a hit is transformed like a fresh answer.
 	if mw := set.Transforms(httpapi.Reparse); mw != nil {
-		g.handler = pipeline.Chain(router, mw)
+		mws = append(mws, mw)
 	}
+	if n.cache != nil && config.Enabled(cfg.Cache.Enabled) {
+		mws = append(mws, n.cache.Stage(cacheStage(cfg, cat, &g.refs)))
+	}
+	g.handler = pipeline.Chain(router, mws...)
 	g.refs.n.Store(1) // the node's own reference while the generation is current
 	g.refs.release = func() { set.Close(context.Background()) }
 	return g, nil
@@ -258,7 +274,16 @@ type options struct {
 	logger     *slog.Logger
 	noNet      bool
 	configFile string
+	usage      func(*UsageRecord)
 }
+
+// UsageRecord is the accounting of one answered chat request: tokens, the upstream's cost,
+// and for an answer the prompt cache served, what it saved.
+type UsageRecord = llm.UsageRecord
+
+// WithUsage hands every usage record to f when its response completes, on the request's
+// goroutine: f must not block (queue the record to a ledger, do not write it there).
+func WithUsage(f func(*UsageRecord)) Option { return func(o *options) { o.usage = f } }
 
 // WithConfigFile names the file the configuration came from, so Reload (SIGHUP, or the
 // file changing) re-reads it.
@@ -299,11 +324,17 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	}
 	n.host = host
 	n.plugins = extension.NewRegistry(n.host, log)
+	n.usage = o.usage
+	if n.cache, err = newCache(cfg, log); err != nil {
+		n.host.Close(context.Background())
+		return nil, err
+	}
 	g, err := n.build(cfg)
 	if err != nil {
 		n.host.Close(context.Background())
 		return nil, err
 	}
+	n.connectL2()
 	n.gen.Store(g)
 	n.metrics.SetCollector(n.writeEndpointMetrics)
 	n.watch = newFileWatch(append([]string{n.cfgFile, cfg.CatalogFile}, g.files...)...)
@@ -327,6 +358,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		KeepAlive:    cfg.Stream.KeepAlive.D(),
 		Metrics:      n.metrics,
 		Logger:       log,
+		Usage:        n.account,
 	})
 	if o.noNet {
 		n.ready.Store(true)
@@ -446,6 +478,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// Percentile caches are refreshed here, off the request path.
 	go every(wctx, health.RefreshEvery, func() { n.health.Refresh(time.Now().UnixNano()) })
+	go every(wctx, 10*time.Second, n.connectL2)
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())
@@ -484,6 +517,7 @@ func (n *Node) Close() error {
 		err = n.srv.Close()
 	}
 	n.host.Close(context.Background())
+	n.closeL2()
 	return err
 }
 

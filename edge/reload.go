@@ -80,6 +80,9 @@ func (n *Node) reloadIfChanged() {
 func (n *Node) writeEndpointMetrics(w io.Writer) {
 	g := n.gen.Load()
 	g.plugins.WriteMetrics(w)
+	if n.cache != nil {
+		n.cache.WriteMetrics(w)
+	}
 	now := time.Now().UnixNano()
 	type row struct {
 		key                       string

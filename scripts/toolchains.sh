@@ -2,7 +2,8 @@
 # Installs what the plugin builds need, if missing: Debian's clang, lld, wasi-libc and the
 # wasm32 compiler runtime (C plugins), wabt (WAT), and Node.js with npm (AssemblyScript;
 # the compiler itself comes from the npm registry, pinned by each package's lock file).
-# Go plugins need only Go. Safe to run repeatedly: it installs nothing already there.
+# Go plugins need only Go. Also Debian's redis-server, which the shared cache store's tests
+# run against. Safe to run repeatedly: it installs nothing already there.
 set -euo pipefail
 
 have_c() {
@@ -28,6 +29,7 @@ missing=()
 have_c || missing+=(C)
 command -v wat2wasm >/dev/null || missing+=(wabt)
 command -v npm >/dev/null || missing+=(nodejs npm)
+command -v redis-server >/dev/null || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	SUDO=""

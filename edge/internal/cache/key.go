@@ -1,8 +1,8 @@
 // Package cache owns the prompt cache: which requests may be answered from it (Decide), the
 // key an answer is stored under (KeyOf), the form it is stored in (Entry, with Assemble and
 // Synthesize to serve a stream from a body and the other way round), the stores (Memory, the
-// in-process L1) and the coalescing of identical requests in flight (Flights). The pipeline
-// stage that puts them together comes next.
+// in-process L1) and the coalescing of identical requests in flight (Flights), and the
+// pipeline stage that puts them together (Cache.Stage).
 package cache
 
 import (

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -32,6 +33,9 @@ type MemoryConfig struct {
 	// values gain little and would pay the codec on every hit. Default 1 KiB.
 	CompressAbove int
 }
+
+// encPool holds compression buffers, so storing costs one exact-size allocation.
+var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // entryOverhead approximates what an entry costs besides its value: the LRU's list element
 // and map slot, the key and the item struct.
@@ -126,10 +130,14 @@ func (m *Memory) Set(_ context.Context, k Key, val []byte, ttl time.Duration) er
 	now := time.Now()
 	it := &item{raw: len(val), stored: now, expires: now.Add(ttl)}
 	if len(val) >= m.cfg.CompressAbove {
-		c := m.enc.EncodeAll(val, make([]byte, 0, len(val)/2))
-		if len(c) < len(val) {
-			it.val, it.compressed = c, true
+		bp := encPool.Get().(*[]byte)
+		if c := m.enc.EncodeAll(val, (*bp)[:0]); len(c) < len(val) {
+			// An exact copy: the encoder's buffer has room to spare, which the budget would
+			// not see but the heap would.
+			it.val, it.compressed = bytes.Clone(c), true
+			*bp = c
 		}
+		encPool.Put(bp)
 	}
 	if it.val == nil {
 		it.val = append([]byte(nil), val...)

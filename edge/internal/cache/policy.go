@@ -37,31 +37,43 @@ type Decision struct {
 // Cacheable reports whether the decision involves the cache at all.
 func (d Decision) Cacheable() bool { return d.Lookup || d.Store || d.Clear }
 
+// Defaults are the node's policy for one request, from its configuration for the model and
+// the caller's key.
+type Defaults struct {
+	// OptIn caches every request, as if the client had opted in.
+	OptIn bool
+	// TTL is the lifetime of an entry the request does not give one; 0 means DefaultTTL.
+	TTL time.Duration
+}
+
 // Decide applies the policy: a request is cacheable when its answer is deterministic
 // (temperature 0, or a seed) or when the client opts in (X-Crossroads-Cache: true, or
-// OpenRouter's X-OpenRouter-Cache: true); optIn reports that the node's configuration opts in
-// for this model or key. Cache-Control: no-cache skips the lookup and no-store the write. A
-// malformed TTL is the client's error, not a silent default.
-func Decide(body []byte, h http.Header, optIn bool) (Decision, error) {
+// OpenRouter's X-OpenRouter-Cache: true) or the configuration does (def.OptIn).
+// Cache-Control: no-cache skips the lookup and no-store the write. A malformed TTL is the
+// client's error, not a silent default.
+func Decide(body []byte, h http.Header, def Defaults) (Decision, error) {
 	var d Decision
 	ttl := DefaultTTL
-	if v := h.Get(HeaderTTL); v != "" {
+	if def.TTL > 0 {
+		ttl = def.TTL
+	}
+	if v := header(h, "X-Crossroads-Cache-Ttl"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 1 || time.Duration(n)*time.Second > MaxTTL {
 			return d, llm.BadRequest("", "header %s: want whole seconds from 1 to %d, got %q", HeaderTTL, int(MaxTTL/time.Second), v)
 		}
 		ttl = time.Duration(n) * time.Second
 	}
-	d.Clear = isTrue(h.Get(HeaderClear))
-	explicit, off := opt(h.Get(HeaderCache))
+	d.Clear = isTrue(header(h, "X-Crossroads-Cache-Clear"))
+	explicit, off := opt(header(h, "X-Crossroads-Cache"))
 	if !explicit && !off {
-		explicit, off = opt(h.Get(HeaderOpenRouter))
+		explicit, off = opt(header(h, "X-Openrouter-Cache"))
 	}
-	if off || !(explicit || optIn || deterministic(body)) {
+	if off || !(explicit || def.OptIn || deterministic(body)) {
 		return d, nil
 	}
 	d.Lookup, d.Store, d.TTL = true, true, ttl
-	for _, directive := range strings.Split(strings.ToLower(strings.Join(h.Values("Cache-Control"), ",")), ",") {
+	for _, directive := range strings.Split(strings.ToLower(strings.Join(h["Cache-Control"], ",")), ",") {
 		switch strings.TrimSpace(directive) {
 		case "no-cache":
 			d.Lookup = false
@@ -70,6 +82,15 @@ func Decide(body []byte, h http.Header, optIn bool) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// header is h.Get for a key already in canonical form: the lookup is on every request the
+// cache sees, and canonicalising constant names each time is a measurable part of a hit.
+func header(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // opt reads an opt-in header: "true" opts in, "false" opts out even a deterministic request.

@@ -60,6 +60,8 @@ type Config struct {
 	// providers. Changing a plugin file or this list takes effect without a restart.
 	Plugins []Plugin `yaml:"plugins"`
 
+	Cache Cache `yaml:"cache"`
+
 	// lookup is the environment the config was parsed with; the catalog reads provider keys
 	// from it, so a test's fake environment reaches the catalog too.
 	lookup func(string) (string, bool) `yaml:"-"`
@@ -73,6 +75,57 @@ func (c *Config) LookupEnv(name string) (string, bool) {
 	}
 	return c.lookup(name)
 }
+
+// Cache is the prompt cache (DESIGN.md §5): requests whose answer is deterministic
+// (temperature 0 or a seed) or that opt in are answered from it, and identical ones in flight
+// share one upstream call. Rules and TTL reload with the file; sizes and Redis need a restart.
+type Cache struct {
+	// Enabled default true.
+	Enabled *bool `yaml:"enabled"`
+	// MaxBytes is the in-process store's budget: compressed answers plus bookkeeping.
+	// Default 256MiB.
+	MaxBytes Size `yaml:"max_bytes"`
+	// CompressAbove: answers at least this large are stored zstd-compressed. Default 4KiB.
+	CompressAbove Size `yaml:"compress_above"`
+	// MaxEntryBytes: larger answers are served but not stored. Default 1MiB.
+	MaxEntryBytes Size `yaml:"max_entry_bytes"`
+	// TTL is an entry's lifetime when the request does not give one
+	// (X-Crossroads-Cache-TTL). Default 300s; at most 24h.
+	TTL Duration `yaml:"ttl"`
+	// Shared puts all callers in one scope, so one API key's answers serve another's
+	// requests. Default false: each key is its own tenant.
+	Shared bool `yaml:"shared"`
+	// Rules adjust the policy per model and per API key; the first match applies.
+	Rules []CacheRule `yaml:"rules"`
+	// Redis is the store the nodes of one PoP share. Off unless url is set.
+	Redis CacheRedis `yaml:"redis"`
+}
+
+// CacheRule is the cache policy for some models and keys.
+type CacheRule struct {
+	// Models are globs over model ids ("openai/*"); empty matches all.
+	Models []string `yaml:"models"`
+	// Keys are API keys (write them as ${ENV} references); empty matches all callers.
+	Keys []string `yaml:"keys"`
+	// Mode: auto (deterministic or opted-in requests; the default), always (every request,
+	// unless the client opts out) or off.
+	Mode string `yaml:"mode"`
+	// TTL replaces cache.ttl for these requests.
+	TTL Duration `yaml:"ttl"`
+}
+
+// CacheRedis is the shared L2 store.
+type CacheRedis struct {
+	// URL is redis://[user:password@]host:port[/db] (rediss:// for TLS).
+	URL string `yaml:"url"`
+	// Timeout bounds each call; an L2 slower than this is a miss. Default 50ms.
+	Timeout Duration `yaml:"timeout"`
+	// Prefix namespaces the keys. Default "crossroads:cache:".
+	Prefix string `yaml:"prefix"`
+}
+
+// CacheModes are the values of a cache rule's mode.
+var CacheModes = []string{"auto", "always", "off"}
 
 // Routing tunes how the router picks and retries endpoints. Every field is optional.
 type Routing struct {
@@ -602,6 +655,13 @@ func (c *Config) applyDefaults(lookup func(string) (string, bool)) {
 	setDefault(&r.Degraded.MinFailures, 3)
 	setDefault(&r.Degraded.Ratio, 0.2)
 	setDefault(&r.LatencyOutlier, 3)
+	cc := &c.Cache
+	setDefault(&cc.MaxBytes, 256<<20)
+	setDefault(&cc.CompressAbove, 4<<10)
+	setDefault(&cc.MaxEntryBytes, 1<<20)
+	setDefault(&cc.TTL, Duration(300*time.Second))
+	setDefault(&cc.Redis.Timeout, Duration(50*time.Millisecond))
+	setDefault(&cc.Redis.Prefix, "crossroads:cache:")
 	// Model-level defaults (name, upstream id, modalities) are the catalog's to fill: only
 	// it knows whether a model here overrides one it lists.
 	for i := range c.Providers {
@@ -719,6 +779,7 @@ func (c *Config) Validate() Errors {
 
 	c.validateRouting(bad)
 	c.validatePlugins(bad)
+	c.validateCache(bad)
 
 	names := map[string]bool{}
 	// aliasOf maps every id and alias to the model id it names, across providers: several
@@ -869,6 +930,44 @@ func (c *Config) validateRouting(bad func(field, format string, args ...any)) {
 		bad("routing.latency_outlier", "must be a number above 1, got %g", r.LatencyOutlier)
 	}
 	atLeast("routing.probe_interval", r.ProbeInterval, 0)
+}
+
+func (c *Config) validateCache(bad func(field, format string, args ...any)) {
+	cc := c.Cache
+	if cc.MaxBytes < 1<<20 {
+		bad("cache.max_bytes", "must be at least 1MiB, got %d", cc.MaxBytes)
+	}
+	if cc.CompressAbove < 1 {
+		bad("cache.compress_above", "must be positive, got %d", cc.CompressAbove)
+	}
+	if cc.MaxEntryBytes < 1 || cc.MaxEntryBytes > cc.MaxBytes {
+		bad("cache.max_entry_bytes", "must be positive and at most max_bytes, got %d", cc.MaxEntryBytes)
+	}
+	if cc.TTL < Duration(time.Second) || cc.TTL > Duration(24*time.Hour) {
+		bad("cache.ttl", "must be from 1s to 24h, got %s", cc.TTL.D())
+	}
+	for i, r := range cc.Rules {
+		f := fmt.Sprintf("cache.rules[%d]", i)
+		if r.Mode != "" && !slices.Contains(CacheModes, r.Mode) {
+			bad(f+".mode", "want auto, always or off, got %q", r.Mode)
+		}
+		if r.TTL != 0 && (r.TTL < Duration(time.Second) || r.TTL > Duration(24*time.Hour)) {
+			bad(f+".ttl", "must be from 1s to 24h, got %s", r.TTL.D())
+		}
+		for j, k := range r.Keys {
+			if strings.TrimSpace(k) == "" {
+				bad(fmt.Sprintf("%s.keys[%d]", f, j), "is empty (an unset ${ENV} reference?)")
+			}
+		}
+	}
+	if u := cc.Redis.URL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") || p.Host == "" {
+			bad("cache.redis.url", "want redis://host:port[/db] or rediss://…, got %q", u)
+		}
+	}
+	if cc.Redis.Timeout < Duration(time.Millisecond) {
+		bad("cache.redis.timeout", "must be at least 1ms, got %s", cc.Redis.Timeout.D())
+	}
 }
 
 func (c *Config) validatePlugins(bad func(field, format string, args ...any)) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/crossroads-llm/crossroads/edge/internal/glob"
 	"io"
 	"log/slog"
 	"slices"
@@ -270,41 +271,7 @@ func appendCounters(b []byte, metric string, p *Plugin, c *[len(wasmhost.Hooks)]
 
 // matchModel reports whether a plugin bound to globs applies to model; no globs is all.
 func matchModel(globs []string, model string) bool {
-	if len(globs) == 0 {
-		return true
-	}
-	for _, g := range globs {
-		if glob(g, model) {
-			return true
-		}
-	}
-	return false
-}
-
-// glob matches s against a pattern where * is any run of characters, slashes included
-// ("openai/*", "*-mini"), since model ids are not paths.
-func glob(pattern, s string) bool {
-	star, mark := -1, 0
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(pattern) && pattern[i] == '*':
-			star, mark = i, j
-			i++
-		case i < len(pattern) && pattern[i] == s[j]:
-			i++
-			j++
-		case star >= 0:
-			i, mark = star+1, mark+1
-			j = mark
-		default:
-			return false
-		}
-	}
-	for i < len(pattern) && pattern[i] == '*' {
-		i++
-	}
-	return i == len(pattern)
+	return len(globs) == 0 || glob.Any(globs, model)
 }
 
 // boundRanker applies a route plugin only to the models it is declared for.

@@ -40,6 +40,10 @@ type Options struct {
 	Metrics *telemetry.Metrics
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Usage receives the accounting of every answered chat request once its response is
+	// complete (a stream: when it ended); nil discards it. It runs on the request's
+	// goroutine and must not block.
+	Usage func(*llm.UsageRecord)
 }
 
 // API is the HTTP handler of the node.
@@ -53,6 +57,7 @@ type API struct {
 	keepAlive time.Duration
 	metrics   *telemetry.Metrics
 	log       *slog.Logger
+	usage     func(*llm.UsageRecord)
 }
 
 // New returns the API handler.
@@ -76,7 +81,7 @@ func New(o Options) *API {
 		o.Metrics = telemetry.NewMetrics()
 	}
 	return &API{pipe: o.Pipeline, models: o.Models, filtered: o.ModelsFiltered, endpoints: o.Endpoints, ready: o.Ready, maxBody: o.MaxBodyBytes,
-		keepAlive: o.KeepAlive, metrics: o.Metrics, log: o.Logger}
+		keepAlive: o.KeepAlive, metrics: o.Metrics, log: o.Logger, usage: o.Usage}
 }
 
 var (

@@ -40,7 +40,7 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	req := &llm.Request{Received: now}
+	req := &llm.Request{Received: now, Header: r.Header}
 	if e := decodeChat(body, req); e != nil {
 		a.writeError(w, e)
 		return
@@ -106,9 +106,9 @@ func (a *API) serveJSON(w http.ResponseWriter, r *http.Request, req *llm.Request
 		a.writeError(w, inBandError(resp.Provider, info.errObj))
 		return
 	}
+	var u llm.Usage
 	if info.usage != nil {
-		u := parseUsage(info.usage)
-		a.metrics.Tokens(u.PromptTokens, u.CompletionTokens)
+		u = parseUsage(info.usage)
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonCT
@@ -116,6 +116,27 @@ func (a *API) serveJSON(w http.ResponseWriter, r *http.Request, req *llm.Request
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(o)
 	a.metrics.Response(http.StatusOK)
+	a.account(id, req, resp, u, http.StatusOK, true)
+}
+
+// account counts the tokens of an answer and hands its usage record to the sink. An answer
+// the cache served cost no upstream tokens: the record carries what it saved instead.
+func (a *API) account(id string, req *llm.Request, resp *llm.Response, u llm.Usage, status int, complete bool) {
+	served := resp.Cache.Served()
+	if !served {
+		a.metrics.Tokens(u.PromptTokens, u.CompletionTokens)
+	}
+	if a.usage == nil {
+		return
+	}
+	rec := &llm.UsageRecord{ID: id, Time: req.Received, Model: resp.Model, Provider: resp.Provider, Stream: req.Stream,
+		Usage: u, Cache: resp.Cache, Status: status, Complete: complete}
+	if cost := resp.Price.Cost(u); served {
+		rec.SavedUSD = cost
+	} else {
+		rec.CostUSD = cost
+	}
+	a.usage(rec)
 }
 
 func malformedUpstream(provider string, raw []byte, err error) *llm.Error {
@@ -323,6 +344,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 			case clientGone(ctx):
 				sw.stop()
 				a.metrics.StreamEnded(chunks, false)
+				a.account(id, req, resp, usage, 499, false)
 				return
 			case ctx.Err() != nil:
 				fail = shutdownError(ctx)
@@ -386,6 +408,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 			if !ok {
 				sw.stop()
 				a.metrics.StreamEnded(chunks, false)
+				a.account(id, req, resp, usage, 499, false)
 				return
 			}
 		}
@@ -396,6 +419,7 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 		if len(b) == 0 && !sw.stop() {
 			a.writeError(sw.w, fail)
 			a.metrics.StreamEnded(chunks, true)
+			a.account(id, req, resp, usage, fail.Status, false)
 			return
 		}
 		take()
@@ -407,18 +431,32 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 	b = sse.AppendDone(b)
 	sw.write(b)
 	sw.stop()
-	a.metrics.Tokens(usage.PromptTokens, usage.CompletionTokens)
 	a.metrics.StreamEnded(chunks, fail != nil)
 	if fail != nil {
 		a.metrics.Error(fail.Status)
+		a.account(id, req, resp, usage, fail.Status, false)
 	} else {
 		a.metrics.Response(http.StatusOK)
+		a.account(id, req, resp, usage, http.StatusOK, true)
 	}
 }
 
 // routeHeaders say how the request was routed: the attempt chain, and the parameters the
 // serving endpoint does not support and so never saw (OpenRouter drops them silently).
 func routeHeaders(h http.Header, resp *llm.Response) {
+	if resp.Cache != "" {
+		h["X-Crossroads-Cache"] = []string{string(resp.Cache)}
+		// OpenRouter's header knows only HIT and MISS; a coalesced answer was not stored
+		// when it was asked for, but it cost this caller no upstream call either.
+		or := "MISS"
+		if resp.Cache.Served() {
+			or = "HIT"
+		}
+		h["X-Openrouter-Cache-Status"] = []string{or}
+		if resp.Cache == llm.CacheHit {
+			h["Age"] = []string{strconv.FormatInt(int64(resp.Age/time.Second), 10)}
+		}
+	}
 	if resp.Route != "" {
 		h["X-Crossroads-Route"] = []string{resp.Route}
 	}

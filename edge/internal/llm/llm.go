@@ -6,7 +6,10 @@
 // package can depend on it without cycles.
 package llm
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Request is a validated chat-completion request: the client's body, untouched, plus the
 // few fields the node reads to route and relay it. Stages read the summary; only a stage
@@ -47,6 +50,9 @@ type Request struct {
 	MaxTokens int
 	// Received is when the node finished reading the request.
 	Received time.Time
+	// Header is the client's request header, read-only: the cache stage reads its policy
+	// headers and the caller's credential from it.
+	Header http.Header
 }
 
 // Usage is the token accounting of one generation, as reported by the upstream.
@@ -87,9 +93,66 @@ type Response struct {
 	// Dropped are parameters the request sent that the serving endpoint does not support
 	// and that were therefore not forwarded.
 	Dropped ParamSet
+	// Price is what the serving endpoint charges, for the usage record's cost.
+	Price Price
+	// Cache says whether the prompt cache answered ("" when it was not involved), and Age
+	// how old the answer is when it did.
+	Cache CacheStatus
+	Age   time.Duration
 	// Release returns buffers behind Body to their pool; nil when there is nothing to return.
 	// The HTTP layer calls it after writing Body.
 	Release func()
+}
+
+// CacheStatus is the prompt cache's part in an answer, sent as X-Crossroads-Cache.
+type CacheStatus string
+
+// The statuses: a stored answer, a fresh upstream answer the cache saw (and may store), and
+// an answer shared with an identical request in flight.
+const (
+	CacheHit       CacheStatus = "HIT"
+	CacheMiss      CacheStatus = "MISS"
+	CacheCoalesced CacheStatus = "COALESCED"
+)
+
+// Served reports whether the answer cost no upstream call of its own.
+func (s CacheStatus) Served() bool { return s == CacheHit || s == CacheCoalesced }
+
+// Price is an endpoint's list price in USD per token (Request: per request).
+type Price struct {
+	Prompt, Completion, Request, CacheRead float64
+}
+
+// Cost is what usage costs at p. Cached prompt tokens are billed at the cache-read price
+// when the endpoint has one.
+func (p Price) Cost(u Usage) float64 {
+	prompt := float64(u.PromptTokens) * p.Prompt
+	if u.CachedTokens > 0 && p.CacheRead > 0 && u.CachedTokens <= u.PromptTokens {
+		prompt = float64(u.PromptTokens-u.CachedTokens)*p.Prompt + float64(u.CachedTokens)*p.CacheRead
+	}
+	return prompt + float64(u.CompletionTokens)*p.Completion + p.Request
+}
+
+// UsageRecord is the accounting of one answered chat request, handed to the node's usage
+// sink when the response is complete: what the ledger bills and rankings count.
+type UsageRecord struct {
+	// ID is the generation id the client saw (X-Generation-Id).
+	ID       string
+	Time     time.Time
+	Model    string
+	Provider string
+	Stream   bool
+	Usage    Usage
+	// CostUSD is what the upstream charged for this request: 0 when the cache answered.
+	CostUSD float64
+	// Cache is the cache's part; SavedUSD, for an answer the cache served, is what the
+	// upstream call would have cost.
+	Cache    CacheStatus
+	SavedUSD float64
+	// Status is the HTTP status the client got (200, or the status of an in-band stream
+	// error); Complete is false for a stream that broke or that the client left.
+	Status   int
+	Complete bool
 }
 
 // Close releases whatever the response holds. It is safe on a nil receiver.

@@ -220,6 +220,8 @@ func (r *Router) win(resp *llm.Response, c *Candidate, tried []outcome) served {
 	resp.Model = c.Model.ID
 	resp.Provider = c.Endpoint.ProviderName
 	resp.Dropped = c.Drop
+	pr := c.Endpoint.Pricing
+	resp.Price = llm.Price{Prompt: pr.Prompt, Completion: pr.Completion, Request: pr.Request, CacheRead: pr.InputCacheRead}
 	resp.Route = r.routeHeader(tried, c)
 	return served{Response: resp, endpointKey: c.Endpoint.Key}
 }
