@@ -264,18 +264,25 @@ func policyOf(req *llm.Request) []byte {
 	return append(jsonx.AppendString(b, req.Route), '}')
 }
 
-// fly starts the upstream call of a flight. It runs on its own goroutine, detached from the
-// caller's cancellation: if the caller leaves, the call goes on for the others (and, when
-// the answer is to be stored, for the cache).
+// fly makes the upstream call of a flight, detached from the caller's cancellation: if the
+// caller leaves, the call goes on for the others (and, when the answer is to be stored, for
+// the cache). A streamed call runs on a goroutine of its own, since the caller's relay stops
+// reading when its client leaves; a non-streamed one runs here, on the caller's goroutine,
+// which the HTTP server lets finish even after the client left.
 func (s *stage) fly(ctx context.Context, f *Flight, k Key, req *llm.Request, d Decision) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if !req.Stream {
+		defer cancel()
+		s.run(fctx, f, k, req, d)
+		return
+	}
+	if !d.Store {
+		f.OnAbandon(cancel)
+	}
 	// The HTTP layer reuses the body's buffer once a stream starts relaying.
 	r := *req
 	r.Body = bytes.Clone(req.Body)
 	r.Header = req.Header.Clone()
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if !d.Store {
-		f.OnAbandon(cancel)
-	}
 	release := s.cfg.Hold()
 	go func() {
 		defer release()
@@ -359,32 +366,45 @@ func (s *stage) run(ctx context.Context, f *Flight, k Key, req *llm.Request, d D
 
 // inspect reads what decides whether an answer may be stored: a finish_reason (the
 // generation ended) and anything marking failure (an error member, finish_reason "error").
+// It searches bytes instead of parsing, which is safe because its mistakes only ever skip a
+// store: the quoted key followed by a colon cannot occur inside a JSON string (its quotes
+// would be escaped), so a match is a member; a finish_reason spelled with whitespace before
+// its colon is missed (not stored); an "error" member anywhere counts as a failure.
 func inspect(obj []byte) (finished, failed bool) {
-	it := jsonx.Object(obj)
-	for it.Next() {
-		m := it.Member()
+	rest := obj
+	for {
+		i := bytes.Index(rest, finishKey)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(finishKey):]
+		v := bytes.TrimLeft(rest, " \t\r\n")
 		switch {
-		case m.KeyIs("error"):
-			if !jsonx.IsNull(m.Value) {
-				failed = true
-			}
-		case m.KeyIs("choices"):
-			arr := jsonx.Array(m.Value)
-			for arr.Next() {
-				ch := jsonx.Object(arr.Value())
-				for ch.Next() {
-					if cm := ch.Member(); cm.KeyIs("finish_reason") && jsonx.KindOfValue(cm.Value) == jsonx.KindString {
-						finished = true
-						if string(cm.Value) == `"error"` {
-							failed = true
-						}
-					}
-				}
-			}
+		case bytes.HasPrefix(v, errorReason):
+			finished, failed = true, true
+		case len(v) > 0 && v[0] == '"':
+			finished = true
 		}
 	}
-	return finished, failed || it.Err() != nil
+	rest = obj
+	for {
+		i := bytes.Index(rest, errorKey)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(errorKey):]
+		if !bytes.HasPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte("null")) {
+			failed = true
+		}
+	}
+	return finished, failed || !jsonx.Valid(obj)
 }
+
+var (
+	finishKey   = []byte(`"finish_reason":`)
+	errorKey    = []byte(`"error":`)
+	errorReason = []byte(`"error"`)
+)
 
 // lookup answers from L1, else L2 (copying the entry into L1 for the rest of its life).
 // Store errors are misses.

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -545,6 +547,11 @@ func TestInspect(t *testing.T) {
 		{"error member", `{"error":{"message":"x"}}`, false, true},
 		{"null error", `{"error":null,"choices":[{"finish_reason":"length"}]}`, true, false},
 		{"not JSON", `{"choices":[`, false, true},
+		{"finish in content is not a finish", `{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""},"finish_reason":null}]}`, false, false},
+		{"error in content is not an error", `{"choices":[{"delta":{"content":"\"error\": 1"},"finish_reason":"stop"}]}`, true, false},
+		{"spaced finish is missed, so not stored", `{"choices":[{"finish_reason" : "stop"}]}`, false, false},
+		{"null finish", `{"choices":[{"finish_reason":null}]}`, false, false},
+		{"nested error member", `{"choices":[{"finish_reason":"stop","content_filter":{"error":{"code":1}}}]}`, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -553,4 +560,73 @@ func TestInspect(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzInspect: an upstream's bytes are untrusted; inspect never panics, and whatever it
+// calls a complete, clean answer really is valid JSON with a finish_reason string member
+// and no non-null error member anywhere.
+func FuzzInspect(f *testing.F) {
+	for _, r := range recorded {
+		f.Add([]byte(r))
+	}
+	f.Add([]byte(assembled))
+	f.Add([]byte(`{"error":{"message":"x"},"choices":[{"finish_reason":"stop"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		finished, failed := inspect(b)
+		if !finished || failed {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON: %s", b)
+		}
+		// Walk the tokens rather than decode, so members with duplicate keys count too.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		type frame struct{ obj, wantKey bool }
+		var stack []frame
+		var finish, errored bool
+		key := ""
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			inObj := len(stack) > 0 && stack[len(stack)-1].obj
+			if inObj && stack[len(stack)-1].wantKey {
+				if d, ok := tok.(json.Delim); ok && d == '}' {
+					stack = stack[:len(stack)-1]
+				} else {
+					key = tok.(string)
+					stack[len(stack)-1].wantKey = false
+					continue
+				}
+			} else {
+				if inObj {
+					stack[len(stack)-1].wantKey = true
+				}
+				switch tok := tok.(type) {
+				case json.Delim:
+					switch tok {
+					case '{':
+						stack = append(stack, frame{obj: true, wantKey: true})
+					case '[':
+						stack = append(stack, frame{})
+					default:
+						stack = stack[:len(stack)-1]
+					}
+				case string:
+					finish = finish || (inObj && key == "finish_reason")
+				}
+				if inObj && key == "error" && tok != nil {
+					errored = true
+				}
+			}
+			// A closing delimiter ends a value of the enclosing object.
+			if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') && len(stack) > 0 && stack[len(stack)-1].obj {
+				stack[len(stack)-1].wantKey = true
+			}
+		}
+		if !finish || errored {
+			t.Fatalf("inspect called %s complete and clean (finish %v, error %v)", b, finish, errored)
+		}
+	})
 }
