@@ -335,3 +335,54 @@ providers:
 		t.Fatalf("node B with Redis dead cannot share: %q", st)
 	}
 }
+
+// TestCacheUsageRecords: the upstream answer is billed at the endpoint's price; the hit that
+// repeats it costs nothing and records exactly that cost as saved.
+func TestCacheUsageRecords(t *testing.T) {
+	fake := fakeupstream.New(fakeupstream.Config{})
+	fakeSrv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); fakeSrv.Close() })
+	cfg, err := edge.ParseConfig([]byte(fmt.Sprintf(`
+data_dir: %s
+sim: {enabled: false}
+providers:
+  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini, pricing: {prompt: 0.15, completion: 0.6}}]}
+`, t.TempDir(), fakeSrv.URL)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var recs []edge.UsageRecord
+	n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler)),
+		edge.WithUsage(func(r *edge.UsageRecord) { mu.Lock(); recs = append(recs, *r); mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, stream := range []bool{false, true, false} {
+		w := httptest.NewRecorder()
+		n.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(
+			fmt.Sprintf(`{"model":"fake/gpt-4o-mini","seed":7,"stream":%v,"messages":[{"role":"user","content":"bill me"}]}`, stream))))
+		if w.Code != 200 {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(recs) != 3 {
+		t.Fatalf("%d records", len(recs))
+	}
+	miss := recs[0]
+	if miss.Cache != "MISS" || !(miss.CostUSD > 0) || miss.SavedUSD != 0 || miss.Usage.CompletionTokens == 0 || !miss.Complete {
+		t.Fatalf("miss record %+v", miss)
+	}
+	for _, hit := range recs[1:] {
+		if hit.Cache != "HIT" || hit.CostUSD != 0 || hit.SavedUSD != miss.CostUSD || hit.Usage != miss.Usage || !hit.Complete ||
+			hit.Provider != miss.Provider || hit.Model != miss.Model {
+			t.Fatalf("hit record %+v, miss %+v", hit, miss)
+		}
+	}
+	if !recs[1].Stream || recs[2].Stream {
+		t.Fatalf("stream flags %v %v", recs[1].Stream, recs[2].Stream)
+	}
+}
