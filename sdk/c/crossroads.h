@@ -273,7 +273,10 @@ static inline const char *cr_skip_lit_(const char *p, const char *end, const cha
  * once, when it starts, so a member costs two table reads. Entries carry
  * the generation of the parse that wrote them, so a table is reused without clearing; a few
  * slots keep nested documents (a string's decoded JSON) from evicting their parent's. The
- * tables hold offsets only, never document bytes. */
+ * tables hold offsets only, never document bytes. Only strings and containers get entries;
+ * every other byte's entry is whatever an earlier parse (or, in memory a table has just grown
+ * into, an earlier allocation) left there, so that memory is zeroed when a table grows (a
+ * generation is never 0) and readers look entries up only where a parse writes them. */
 #ifndef CR_INDEX_SLOTS
 #define CR_INDEX_SLOTS 4
 #endif
@@ -302,6 +305,10 @@ static inline const cr_index_ *cr_index_of_(const char *p) {
 		if (s[i].base && p >= s[i].base && p < s[i].base + s[i].n && (!best || s[i].n < best->n)) best = &s[i];
 	return best;
 }
+
+/* cr_indexed_ reports whether a value starting with byte c has an entry: a string or a
+ * container. Numbers and literals have none, and their slots are not to be read. */
+static inline CR_INLINE_ int cr_indexed_(char c) { return c == '"' || c == '{' || c == '['; }
 
 /* cr_index_at_ is the recorded end of the value at p in table ix (which holds p), or NULL. */
 static inline CR_INLINE_ const char *cr_index_at_(const cr_index_ *ix, const char *p, const char *end) {
@@ -407,6 +414,10 @@ static inline int cr_parse_slot_(const void *data, size_t n, cr_json *out, int s
 		if (ix->cap < n) {
 			uint32_t *t = (uint32_t *)realloc(ix->tab, 8 * n);
 			if (t) {
+				/* Fresh heap memory can hold an earlier table's entries, whose generations
+				 * are those of this slot's parses too: one at a number's offset would give
+				 * the number a false end (a pooled instance's state then reads as corrupt). */
+				memset(t + 2 * ix->cap, 0, 8 * (n - ix->cap));
 				ix->tab = t;
 				ix->cap = n;
 			}
@@ -576,7 +587,8 @@ static inline int cr_obj_next(cr_iter *it, cr_json *key, cr_json *val) {
 	q = cr_ws_(q, it->end);
 	if (q >= it->end || *q != ':') return cr_iter_fail_(it);
 	p = cr_ws_(q + 1, it->end);
-	if (!((it->ix_ && p < it->end && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) || q == p)
+	if (!((it->ix_ && p < it->end && cr_indexed_(*p) && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) ||
+	    q == p)
 		return cr_iter_fail_(it);
 	val->p = p;
 	val->n = (size_t)(q - p);
@@ -587,7 +599,7 @@ static inline int cr_obj_next(cr_iter *it, cr_json *key, cr_json *val) {
 static inline int cr_arr_next(cr_iter *it, cr_json *val) {
 	const char *p = it->p, *q;
 	if (!p || p >= it->end) return 0;
-	if (!((it->ix_ && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) || q == p)
+	if (!((it->ix_ && cr_indexed_(*p) && (q = cr_index_at_(it->ix_, p, it->end))) || (q = cr_fskip_value_(p, it->end))) || q == p)
 		return cr_iter_fail_(it);
 	val->p = p;
 	val->n = (size_t)(q - p);

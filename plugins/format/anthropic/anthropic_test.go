@@ -20,6 +20,12 @@ const wasmPath = "../../dist/format-anthropic.wasm"
 
 func load(t testing.TB) *wasmhost.Plugin {
 	t.Helper()
+	return loadWith(t, wasmhost.Limits{})
+}
+
+// loadWith loads the built plugin with the given limits; Deadline defaults to a generous one.
+func loadWith(t testing.TB, lim wasmhost.Limits) *wasmhost.Plugin {
+	t.Helper()
 	wasm, err := os.ReadFile(wasmPath)
 	if err != nil {
 		t.Fatalf("anthropic: read %s: %v (run scripts/build-plugins.sh)", wasmPath, err)
@@ -32,7 +38,10 @@ func load(t testing.TB) *wasmhost.Plugin {
 	t.Cleanup(func() { h.Close(ctx) })
 	// A generous deadline: on a loaded machine a descheduled call would otherwise fail the
 	// test; fuel (the default limit) still bounds the guest.
-	p, err := h.Load(ctx, "format-anthropic", wasm, nil, wasmhost.Limits{Deadline: 2 * time.Second})
+	if lim.Deadline == 0 {
+		lim.Deadline = 2 * time.Second
+	}
+	p, err := h.Load(ctx, "format-anthropic", wasm, nil, lim)
 	if err != nil {
 		t.Fatalf("anthropic: load: %v", err)
 	}
@@ -454,70 +463,76 @@ func runStream(t testing.TB, p *wasmhost.Plugin, events []sseEvent, batch int) a
 	for i := 0; i < len(events); i += batch {
 		j := min(i+batch, len(events))
 		in := mustJSON(t, map[string]any{"model": "claude-sonnet-4-5", "state": state, "events": events[i:j]})
-		var out streamOut
-		raw := call(t, p, wasmhost.HookFormatStream, in)
-		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("%v: %s", err, raw)
-		}
-		if len(out.State) > 4096 {
-			t.Errorf("state of %d bytes", len(out.State))
-		}
-		if a.Done {
-			t.Errorf("events after done produced %s", raw)
-		}
-		state = out.State
-		for _, rc := range out.Chunks {
-			var c chunk
-			if err := json.Unmarshal(rc, &c); err != nil {
-				t.Fatal(err)
-			}
-			if c.Object != "chat.completion.chunk" {
-				t.Errorf("object %q", c.Object)
-			}
-			a.ID, a.Model = c.ID, c.Model
-			if c.Usage != nil {
-				if len(c.Choices) != 0 {
-					t.Errorf("usage chunk with choices: %s", rc)
-				}
-				a.Usage = [4]int{c.Usage.PromptTokens, c.Usage.CompletionTokens, c.Usage.TotalTokens, c.Usage.PromptTokensDetails.CachedTokens}
-			}
-			for _, ch := range c.Choices {
-				d := ch.Delta
-				if d.Role != nil {
-					if a.Role != "" {
-						t.Errorf("role sent twice")
-					}
-					a.Role = *d.Role
-				}
-				if d.Content != nil {
-					a.Content += *d.Content
-				}
-				if d.Reasoning != nil {
-					a.Reasoning += *d.Reasoning
-				}
-				for _, tc := range d.ToolCalls {
-					for len(a.Tools) <= tc.Index {
-						a.Tools = append(a.Tools, toolCall{})
-					}
-					if tc.ID != "" {
-						if tc.Type != "function" {
-							t.Errorf("tool call type %q", tc.Type)
-						}
-						a.Tools[tc.Index].ID, a.Tools[tc.Index].Name = tc.ID, tc.Function.Name
-					}
-					a.Tools[tc.Index].Args += tc.Function.Arguments
-				}
-				if ch.FinishReason != nil {
-					a.Finish = *ch.FinishReason
-				}
-			}
-		}
-		if out.Error != nil {
-			a.ErrStatus, a.ErrType, a.ErrMessage = out.Error.Status, out.Error.Type, out.Error.Message
-		}
-		a.Done = a.Done || out.Done
+		state = a.add(t, call(t, p, wasmhost.HookFormatStream, in))
 	}
 	return a
+}
+
+// add folds one hook_format_stream result into what the client has rebuilt so far and
+// returns the state the result carries.
+func (a *assembled) add(t testing.TB, raw []byte) string {
+	t.Helper()
+	var out streamOut
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	if len(out.State) > 4096 {
+		t.Errorf("state of %d bytes", len(out.State))
+	}
+	if a.Done {
+		t.Errorf("events after done produced %s", raw)
+	}
+	for _, rc := range out.Chunks {
+		var c chunk
+		if err := json.Unmarshal(rc, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Object != "chat.completion.chunk" {
+			t.Errorf("object %q", c.Object)
+		}
+		a.ID, a.Model = c.ID, c.Model
+		if c.Usage != nil {
+			if len(c.Choices) != 0 {
+				t.Errorf("usage chunk with choices: %s", rc)
+			}
+			a.Usage = [4]int{c.Usage.PromptTokens, c.Usage.CompletionTokens, c.Usage.TotalTokens, c.Usage.PromptTokensDetails.CachedTokens}
+		}
+		for _, ch := range c.Choices {
+			d := ch.Delta
+			if d.Role != nil {
+				if a.Role != "" {
+					t.Errorf("role sent twice")
+				}
+				a.Role = *d.Role
+			}
+			if d.Content != nil {
+				a.Content += *d.Content
+			}
+			if d.Reasoning != nil {
+				a.Reasoning += *d.Reasoning
+			}
+			for _, tc := range d.ToolCalls {
+				for len(a.Tools) <= tc.Index {
+					a.Tools = append(a.Tools, toolCall{})
+				}
+				if tc.ID != "" {
+					if tc.Type != "function" {
+						t.Errorf("tool call type %q", tc.Type)
+					}
+					a.Tools[tc.Index].ID, a.Tools[tc.Index].Name = tc.ID, tc.Function.Name
+				}
+				a.Tools[tc.Index].Args += tc.Function.Arguments
+			}
+			if ch.FinishReason != nil {
+				a.Finish = *ch.FinishReason
+			}
+		}
+	}
+	if out.Error != nil {
+		a.ErrStatus, a.ErrType, a.ErrMessage = out.Error.Status, out.Error.Type, out.Error.Message
+	}
+	a.Done = a.Done || out.Done
+	return out.State
 }
 
 func TestFormatStream(t *testing.T) {

@@ -422,69 +422,86 @@ type summary struct {
 // the host does, and assembles the result.
 func runStream(tb testing.TB, p *wasmhost.Plugin, evs []sseEvent, batch int) summary {
 	tb.Helper()
-	var s summary
+	var a assembler
 	state := ""
-	var tools []string
 	for i := 0; i < len(evs); i += batch {
 		in := mustJSON(tb, map[string]any{"model": "gemini-2.5-flash", "state": state, "events": evs[i:min(i+batch, len(evs))]})
-		out := call(tb, p, "hook_format_stream", in)
-		var o streamOut
-		if err := json.Unmarshal(out, &o); err != nil {
-			tb.Fatalf("stream output %s: %v", out, err)
+		state = a.add(tb, call(tb, p, "hook_format_stream", in), i+batch >= len(evs))
+	}
+	return a.summary()
+}
+
+// assembler rebuilds what a client sees from format_stream's results, one call at a time.
+type assembler struct {
+	s     summary
+	tools []string
+}
+
+// add folds in one call's result (last: the call had the stream's last event) and returns
+// the state it carries.
+func (a *assembler) add(tb testing.TB, out []byte, last bool) string {
+	tb.Helper()
+	s := &a.s
+	var o streamOut
+	if err := json.Unmarshal(out, &o); err != nil {
+		tb.Fatalf("stream output %s: %v", out, err)
+	}
+	if len(o.State) > 4096 {
+		tb.Fatalf("state of %d bytes", len(o.State))
+	}
+	for _, c := range o.Chunks {
+		s.Chunks++
+		if c.Object != "chat.completion.chunk" || c.Created < 1_700_000_000 {
+			tb.Fatalf("chunk header %+v", c)
 		}
-		if len(o.State) > 4096 {
-			tb.Fatalf("state of %d bytes", len(o.State))
+		if s.ID == "" {
+			s.ID = c.ID
+		} else if c.ID != s.ID {
+			tb.Fatalf("chunk ids %q and %q differ", s.ID, c.ID)
 		}
-		state = o.State
-		for _, c := range o.Chunks {
-			s.Chunks++
-			if c.Object != "chat.completion.chunk" || c.Created < 1_700_000_000 {
-				tb.Fatalf("chunk header %+v", c)
+		if c.Usage != nil {
+			if len(c.Choices) != 0 {
+				tb.Fatalf("usage chunk with choices: %+v", c)
 			}
-			if s.ID == "" {
-				s.ID = c.ID
-			} else if c.ID != s.ID {
-				tb.Fatalf("chunk ids %q and %q differ", s.ID, c.ID)
-			}
-			if c.Usage != nil {
-				if len(c.Choices) != 0 {
-					tb.Fatalf("usage chunk with choices: %+v", c)
-				}
-				s.Usage++
-				s.Prompt, s.Completion = c.Usage.PromptTokens, c.Usage.CompletionTokens
-				if c.Usage.CompletionTokensDetails != nil {
-					s.Reasoned = c.Usage.CompletionTokensDetails.ReasoningTokens
-				}
-			}
-			for _, ch := range c.Choices {
-				if ch.Delta.Role != "" {
-					s.Roles++
-				}
-				if ch.Delta.Content != nil {
-					s.Content += *ch.Delta.Content
-				}
-				if ch.Delta.Reasoning != nil {
-					s.Reasoning += *ch.Delta.Reasoning
-				}
-				for _, tc := range ch.Delta.ToolCalls {
-					tools = append(tools, strconv.Itoa(tc.Index)+":"+tc.ID+":"+tc.Function.Name+":"+tc.Function.Arguments)
-				}
-				if ch.FinishReason != nil {
-					s.Finish = *ch.FinishReason
-				}
+			s.Usage++
+			s.Prompt, s.Completion = c.Usage.PromptTokens, c.Usage.CompletionTokens
+			if c.Usage.CompletionTokensDetails != nil {
+				s.Reasoned = c.Usage.CompletionTokensDetails.ReasoningTokens
 			}
 		}
-		if o.Error != nil {
-			s.Err = o.Error
-		}
-		if o.Done {
-			s.Done = true
-			if i+batch < len(evs) {
-				tb.Fatalf("done before the last event")
+		for _, ch := range c.Choices {
+			if ch.Delta.Role != "" {
+				s.Roles++
+			}
+			if ch.Delta.Content != nil {
+				s.Content += *ch.Delta.Content
+			}
+			if ch.Delta.Reasoning != nil {
+				s.Reasoning += *ch.Delta.Reasoning
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				a.tools = append(a.tools, strconv.Itoa(tc.Index)+":"+tc.ID+":"+tc.Function.Name+":"+tc.Function.Arguments)
+			}
+			if ch.FinishReason != nil {
+				s.Finish = *ch.FinishReason
 			}
 		}
 	}
-	s.Tools = strings.Join(tools, " ")
+	if o.Error != nil {
+		s.Err = o.Error
+	}
+	if o.Done {
+		s.Done = true
+		if !last {
+			tb.Fatalf("done before the last event")
+		}
+	}
+	return o.State
+}
+
+func (a *assembler) summary() summary {
+	s := a.s
+	s.Tools = strings.Join(a.tools, " ")
 	return s
 }
 

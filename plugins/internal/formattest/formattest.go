@@ -48,9 +48,17 @@ func ParseSSE(b []byte) []Event {
 // every event when asJSON is false (the other form plugins must accept), as a string
 // ("data"). encoding/json would compact the values, which the node does not.
 func HostStreamInput(model, state string, events []Event, asJSON bool) []byte {
+	b, _ := json.Marshal(state)
+	return HostStreamInputToken(model, b, events, asJSON)
+}
+
+// HostStreamInputToken is HostStreamInput with the state as the node carries it between
+// calls: the JSON string token the plugin returned, passed back byte for byte rather than
+// decoded and escaped again (which could hide a plugin that cannot read its own escapes).
+func HostStreamInputToken(model string, state []byte, events []Event, asJSON bool) []byte {
 	str := func(s string) []byte { b, _ := json.Marshal(s); return b }
 	b := append([]byte(`{"model":`), str(model)...)
-	b = append(append(b, `,"state":`...), str(state)...)
+	b = append(append(b, `,"state":`...), state...)
 	b = append(b, `,"events":[`...)
 	for i, e := range events {
 		if i > 0 {

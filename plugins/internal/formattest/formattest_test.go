@@ -31,4 +31,9 @@ func TestHostStreamInput(t *testing.T) {
 	if got, want := string(HostStreamInput("m", "", events, false)), `{"model":"m","state":"","events":[{"event":"a","data":"{\"x\": 1}"},{"event":"","data":"[DONE]"}]}`; got != want {
 		t.Fatalf("as strings:\n%s\nwant\n%s", got, want)
 	}
+	// The token goes back as the plugin wrote it: escapes encoding/json would spell
+	// differently (\/, \u00e9) stay.
+	if got, want := string(HostStreamInputToken("m", []byte(`"{\"u\":\"\\/\u00e9\"}"`), events[:1], true)), `{"model":"m","state":"{\"u\":\"\\/\u00e9\"}","events":[{"event":"a","json":{"x": 1}}]}`; got != want {
+		t.Fatalf("with a state token:\n%s\nwant\n%s", got, want)
+	}
 }
