@@ -549,7 +549,9 @@ func TestInspect(t *testing.T) {
 		{"not JSON", `{"choices":[`, false, true},
 		{"finish in content is not a finish", `{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""},"finish_reason":null}]}`, false, false},
 		{"error in content is not an error", `{"choices":[{"delta":{"content":"\"error\": 1"},"finish_reason":"stop"}]}`, true, false},
-		{"spaced finish is missed, so not stored", `{"choices":[{"finish_reason" : "stop"}]}`, false, false},
+		{"spaced finish", `{"choices":[{"finish_reason" : "stop"}]}`, true, false},
+		{"spaced nested error", `{"choices":[{"finish_reason":"stop","x":{"error" :{}}}]}`, true, true},
+		{"trailing garbage", `{"choices":[{"finish_reason":"stop"}]}x`, true, true},
 		{"null finish", `{"choices":[{"finish_reason":null}]}`, false, false},
 		{"nested error member", `{"choices":[{"finish_reason":"stop","content_filter":{"error":{"code":1}}}]}`, true, true},
 	}
