@@ -303,6 +303,10 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, req *llm.Reque
 	a.relay(ctx, sw, req, resp, id)
 }
 
+// flushAt bounds one write of buffered events: a pool buffer of the smallest class may grow
+// to twice its size and still be kept.
+const flushAt = 6 << 10
+
 // relay copies the upstream's events to the client, rewriting each chunk's id, provider
 // and model, and flushing whenever the next event would need another upstream read. It
 // ends every stream with [DONE]; a stream that breaks first gets a terminal error chunk
@@ -402,7 +406,9 @@ func (a *API) relay(ctx context.Context, sw *streamWriter, req *llm.Request, res
 			b = append(b, '\n', '\n')
 		}
 		chunks++
-		if !st.Buffered() {
+		// Flush when the next event needs another read, or before the batch outgrows what
+		// the pool takes back (a replayed stream from the cache is all buffered at once).
+		if !st.Buffered() || len(b) >= flushAt {
 			ok := sw.write(b)
 			give()
 			if !ok {
