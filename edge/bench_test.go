@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,7 +53,11 @@ func (d *discard) Flush()                      {}
 func benchChat(b *testing.B, h http.Handler, body []byte, header ...string) {
 	b.ReportAllocs()
 	rd := bytes.NewReader(body)
-	req, _ := http.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+	// A served request's context can always be cancelled (the client may leave), and the
+	// upstream transport watches such a context: a background one would skip that cost.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "/v1/chat/completions", rd)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
