@@ -221,3 +221,71 @@ func TestFormatPluginReloadMidStream(t *testing.T) {
 		t.Fatalf("the stream across the reload: %d %s", streamed.status, body)
 	}
 }
+
+// TestCachedFlightOutlivesCallerAndReload: the request that started a cacheable stream
+// leaves at once and the configuration reloads (replacing the format plugin) while the
+// shared upstream call goes on; the call must still complete through the plugin it started
+// with and be stored, so the next identical request is a hit. The call holds its
+// generation: without that, the plugin closes under it when its request ends.
+func TestCachedFlightOutlivesCallerAndReload(t *testing.T) {
+	ant, antURL := anthropic.Start(t, anthropic.Options{APIKey: "sk-ant-test", StreamDelay: 5 * time.Millisecond})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crossroads.yaml")
+	write := func(fuel int) {
+		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n"+
+			"plugins:\n  - {name: anthropic, kind: format, limits: {fuel: %d}}\n"+
+			"providers:\n  - {name: anthropic, base_url: %q, api_key: sk-ant-test}\n", dir, fuel, antURL+"/v1")
+		if err := os.WriteFile(path+".tmp", []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(9_000_000)
+	cfg, err := edge.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, base := runNode(t, cfg, edge.WithConfigFile(path))
+	body := `{"model":"anthropic/claude-haiku-4.5","stream":true,"temperature":0,"messages":[{"role":"user","content":"go [[words:60]]"}]}`
+
+	// The first caller reads the headers and hangs up.
+	ctx, leave := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Crossroads-Cache"); got != "MISS" {
+		t.Fatalf("first caller: %q", got)
+	}
+	leave()
+	resp.Body.Close()
+	write(8_000_000)
+	if err := node.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	calls := ant.Calls()
+	// 60 words at 5 ms an event: the call finishes well within the wait.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := chat(t, http.DefaultClient, base, body)
+		if r.status != 200 {
+			t.Fatalf("repeat: %d %s", r.status, r.body)
+		}
+		if r.hdr.Get("X-Crossroads-Cache") == "HIT" {
+			if !strings.Contains(string(r.body), "data: [DONE]") || strings.Contains(string(r.body), `"error"`) || strings.Count(string(r.body), `"content":"`) < 30 {
+				t.Fatalf("replayed stream: %s", r.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never a hit; last answer %q", r.hdr.Get("X-Crossroads-Cache"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ant.Calls() != calls {
+		t.Fatalf("the repeats made %d more upstream calls, want 0 (coalesced onto the first, then hits)", ant.Calls()-calls)
+	}
+}

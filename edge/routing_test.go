@@ -125,6 +125,7 @@ type routed struct {
 	route    string
 	dropped  string
 	body     []byte
+	hdr      http.Header
 }
 
 func chat(t testing.TB, c *http.Client, base, body string, hdr ...string) routed {
@@ -150,7 +151,7 @@ func chat(t testing.TB, c *http.Client, base, body string, hdr ...string) routed
 			v.Provider = rest[:strings.IndexByte(rest, '"')]
 		}
 	}
-	return routed{resp.StatusCode, v.Provider, resp.Header.Get("X-Crossroads-Route"), resp.Header.Get("X-Crossroads-Dropped-Params"), b}
+	return routed{resp.StatusCode, v.Provider, resp.Header.Get("X-Crossroads-Route"), resp.Header.Get("X-Crossroads-Dropped-Params"), b, resp.Header}
 }
 
 const hello = `"messages":[{"role":"user","content":"hello"}]`
