@@ -180,25 +180,7 @@ func TestFormatPluginsEndToEnd(t *testing.T) {
 // on the generation it started on, and the next request uses the new plugin.
 func TestFormatPluginReloadMidStream(t *testing.T) {
 	_, antURL := anthropic.Start(t, anthropic.Options{APIKey: "sk-ant-test", StreamDelay: 5 * time.Millisecond})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "crossroads.yaml")
-	write := func(fuel int) {
-		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n"+
-			"plugins:\n  - {name: anthropic, kind: format, limits: {fuel: %d}}\n"+
-			"providers:\n  - {name: anthropic, base_url: %q, api_key: sk-ant-test}\n", dir, fuel, antURL+"/v1")
-		if err := os.WriteFile(path+".tmp", []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(9_000_000)
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, base := runNode(t, cfg, edge.WithConfigFile(path))
+	node, base, write := reloadableAnthropicNode(t, antURL)
 
 	var wg sync.WaitGroup
 	var streamed routed
@@ -229,25 +211,7 @@ func TestFormatPluginReloadMidStream(t *testing.T) {
 // generation: without that, the plugin closes under it when its request ends.
 func TestCachedFlightOutlivesCallerAndReload(t *testing.T) {
 	ant, antURL := anthropic.Start(t, anthropic.Options{APIKey: "sk-ant-test", StreamDelay: 5 * time.Millisecond})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "crossroads.yaml")
-	write := func(fuel int) {
-		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n"+
-			"plugins:\n  - {name: anthropic, kind: format, limits: {fuel: %d}}\n"+
-			"providers:\n  - {name: anthropic, base_url: %q, api_key: sk-ant-test}\n", dir, fuel, antURL+"/v1")
-		if err := os.WriteFile(path+".tmp", []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(9_000_000)
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, base := runNode(t, cfg, edge.WithConfigFile(path))
+	node, base, write := reloadableAnthropicNode(t, antURL)
 	body := `{"model":"anthropic/claude-haiku-4.5","stream":true,"temperature":0,"messages":[{"role":"user","content":"go [[words:60]]"}]}`
 
 	// The first caller reads the headers and hangs up.
@@ -288,4 +252,31 @@ func TestCachedFlightOutlivesCallerAndReload(t *testing.T) {
 	if ant.Calls() != calls {
 		t.Fatalf("the repeats made %d more upstream calls, want 0 (coalesced onto the first, then hits)", ant.Calls()-calls)
 	}
+}
+
+// reloadableAnthropicNode runs a node from a config file that serves Anthropic through the
+// built-in format plugin; write(fuel) rewrites the file with another fuel limit, which a
+// reload turns into a new plugin instance.
+func reloadableAnthropicNode(t *testing.T, antURL string) (*edge.Node, string, func(fuel int)) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crossroads.yaml")
+	write := func(fuel int) {
+		y := fmt.Sprintf("data_dir: %s\nlisten: {tls: off, plain: \"127.0.0.1:0\"}\nlog: {level: error}\nsim: {enabled: false}\n"+
+			"plugins:\n  - {name: anthropic, kind: format, limits: {fuel: %d}}\n"+
+			"providers:\n  - {name: anthropic, base_url: %q, api_key: sk-ant-test}\n", dir, fuel, antURL+"/v1")
+		if err := os.WriteFile(path+".tmp", []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(9_000_000)
+	cfg, err := edge.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, base := runNode(t, cfg, edge.WithConfigFile(path))
+	return node, base, write
 }
