@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crossroads-llm/crossroads/edge/internal/jsonx"
 	"github.com/crossroads-llm/crossroads/edge/internal/llm"
 )
 
@@ -47,11 +46,12 @@ type Defaults struct {
 }
 
 // Decide applies the policy: a request is cacheable when its answer is deterministic
-// (temperature 0, or a seed) or when the client opts in (X-Crossroads-Cache: true, or
-// OpenRouter's X-OpenRouter-Cache: true) or the configuration does (def.OptIn).
+// (temperature 0, or a seed: llm.Request.Deterministic) or when the client opts in
+// (X-Crossroads-Cache: true, or OpenRouter's X-OpenRouter-Cache: true) or the configuration
+// does (def.OptIn).
 // Cache-Control: no-cache skips the lookup and no-store the write. A malformed TTL is the
 // client's error, not a silent default.
-func Decide(body []byte, h http.Header, def Defaults) (Decision, error) {
+func Decide(deterministic bool, h http.Header, def Defaults) (Decision, error) {
 	var d Decision
 	ttl := DefaultTTL
 	if def.TTL > 0 {
@@ -69,7 +69,7 @@ func Decide(body []byte, h http.Header, def Defaults) (Decision, error) {
 	if !explicit && !off {
 		explicit, off = opt(header(h, "X-Openrouter-Cache"))
 	}
-	if off || !(explicit || def.OptIn || deterministic(body)) {
+	if off || !(explicit || def.OptIn || deterministic) {
 		return d, nil
 	}
 	d.Lookup, d.Store, d.TTL = true, true, ttl
@@ -107,24 +107,4 @@ func opt(v string) (in, out bool) {
 func isTrue(v string) bool {
 	in, _ := opt(v)
 	return in
-}
-
-// deterministic reports temperature 0 or a seed: the same request then gets the same answer
-// from a well-behaved upstream, so serving it again is what the client would have got.
-func deterministic(body []byte) bool {
-	it := jsonx.Object(body)
-	for it.Next() {
-		m := it.Member()
-		switch {
-		case m.KeyIs("temperature"):
-			if f, err := strconv.ParseFloat(string(m.Value), 64); err == nil && f == 0 {
-				return true
-			}
-		case m.KeyIs("seed"):
-			if jsonx.KindOfValue(m.Value) == jsonx.KindNumber {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -10,16 +10,18 @@ import (
 )
 
 func TestDecide(t *testing.T) {
+	// Whether the request is deterministic (temperature 0 or a seed) is the decoder's to
+	// say (llm.Request.Deterministic); here it is an input.
 	const (
-		hot    = `{"model":"m","messages":[],"temperature":0.7}`
-		cold   = `{"model":"m","messages":[],"temperature":0}`
-		seeded = `{"model":"m","messages":[],"temperature":1,"seed":42}`
-		plain  = `{"model":"m","messages":[]}`
+		hot    = false
+		cold   = true
+		seeded = true
+		plain  = false
 	)
 	on := Decision{Lookup: true, Store: true, TTL: DefaultTTL}
 	tests := []struct {
 		name   string
-		body   string
+		det    bool
 		hdr    map[string]string
 		def    Defaults
 		want   Decision
@@ -50,7 +52,7 @@ func TestDecide(t *testing.T) {
 			for k, v := range tt.hdr {
 				h.Set(k, v)
 			}
-			got, err := Decide([]byte(tt.body), h, tt.def)
+			got, err := Decide(tt.det, h, tt.def)
 			if tt.status != 0 {
 				var e *llm.Error
 				if !errors.As(err, &e) || e.Status != tt.status {

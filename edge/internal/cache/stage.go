@@ -160,7 +160,7 @@ func (s *stage) Serve(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if rule.TTL > 0 {
 		ttl = rule.TTL
 	}
-	d, err := Decide(req.Body, req.Header, Defaults{OptIn: rule.Mode == ModeAlways, TTL: ttl})
+	d, err := Decide(req.Deterministic, req.Header, Defaults{OptIn: rule.Mode == ModeAlways, TTL: ttl})
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,8 @@ func request(body string, stream bool, hdr ...string) *llm.Request {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h.Set(hdr[i], hdr[i+1])
 	}
-	return &llm.Request{Body: []byte(body), Model: "m", Stream: stream, Header: h}
+	return &llm.Request{Body: []byte(body), Model: "m", Stream: stream, Header: h,
+		Deterministic: strings.Contains(body, `"temperature":0,`) || strings.Contains(body, `"temperature":0}`)}
 }
 
 // collect reads a response to the end: the stream's events, or the body.

@@ -130,6 +130,12 @@ func decodeChat(body []byte, req *llm.Request) *llm.Error {
 					if responseFormatIs(v, "json_schema") {
 						req.Params = req.Params.With(llm.ParamStructuredOutputs)
 					}
+				case llm.ParamSeed:
+					req.Deterministic = true
+				case llm.ParamTemperature:
+					if f, err := strconv.ParseFloat(string(v), 64); err == nil && f == 0 {
+						req.Deterministic = true
+					}
 				}
 			}
 		}
@@ -602,5 +608,6 @@ func Reparse(_ context.Context, body []byte, prev *llm.Request) (*llm.Request, e
 	if req.SessionID == "" {
 		req.SessionID = prev.SessionID
 	}
+	req.Header = prev.Header
 	return req, nil
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -238,5 +240,49 @@ func TestPromptHashIdentifiesConversation(t *testing.T) {
 	}
 	if hash(`{"role":"system","content":"be verbose"},`+first) == h1 {
 		t.Fatal("another system prompt has the same hash")
+	}
+}
+
+// TestDecodeChatDeterministic: temperature 0 in any spelling, or a seed, makes a request
+// deterministic (cacheable without an opt-in); anything else does not.
+func TestDecodeChatDeterministic(t *testing.T) {
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	tests := []struct {
+		name, extra string
+		want        bool
+	}{
+		{"temperature 0", `"temperature":0`, true},
+		{"temperature 0.0", `"temperature":0.0`, true},
+		{"temperature 0e5", `"temperature":0e5`, true},
+		{"a seed", `"temperature":1.2,"seed":42`, true},
+		{"seed 0", `"seed":0`, true},
+		{"sampled", `"temperature":0.7`, false},
+		{"null temperature", `"temperature":null`, false},
+		{"null seed", `"seed":null`, false},
+		{"neither", `"top_p":0`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.Request
+			if err := decodeChat([]byte(`{"model":"m",`+msgs+`,`+tt.extra+`}`), &req); err != nil {
+				t.Fatal(err)
+			}
+			if req.Deterministic != tt.want {
+				t.Fatalf("Deterministic = %v", req.Deterministic)
+			}
+		})
+	}
+}
+
+// TestReparseKeepsTheCaller: a body a transform plugin rewrote is decoded afresh, but it is
+// still the same caller's request: the cache scopes by its headers.
+func TestReparseKeepsTheCaller(t *testing.T) {
+	prev := &llm.Request{SessionID: "s", Header: http.Header{"Authorization": {"Bearer sk-a"}}}
+	req, err := Reparse(context.Background(), []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"seed":1}`), prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("Authorization") != "Bearer sk-a" || req.SessionID != "s" || !req.Deterministic {
+		t.Fatalf("reparsed %+v", req)
 	}
 }

@@ -48,6 +48,9 @@ type Request struct {
 	Params ParamSet
 	// MaxTokens is max_completion_tokens, else max_tokens; 0 when neither was sent.
 	MaxTokens int
+	// Deterministic reports temperature 0 or a seed: a well-behaved upstream gives the same
+	// request the same answer, which is what makes it cacheable without an opt-in.
+	Deterministic bool
 	// Received is when the node finished reading the request.
 	Received time.Time
 	// Header is the client's request header, read-only: the cache stage reads its policy
