@@ -92,8 +92,11 @@ func newClients(o *options, workers int) (*clients, error) {
 			} else {
 				tr.Protocols.SetUnencryptedHTTP2(true)
 			}
-			// A transport opens another connection when the server's
-			// stream limit is reached, so -conns is a lower bound.
+			// One connection per transport, so -conns is exact: two requests
+			// that find no connection ready would otherwise dial one each
+			// (seen under CPU saturation), and requests beyond the server's
+			// stream limit wait for a stream rather than open a connection.
+			tr.MaxConnsPerHost = 1
 			tr.HTTP2 = &http.HTTP2Config{}
 			c.rts = append(c.rts, tr)
 			c.close = append(c.close, tr.CloseIdleConnections)
