@@ -25,9 +25,31 @@ func newCache(cfg *Config, log *slog.Logger) (*cache.Cache, error) {
 	return cache.New(cache.Config{L1: l1, Log: log}), nil
 }
 
-// connectL2 attaches the shared Redis store when one is configured and not yet attached. A
-// node starts without it when Redis does not answer (a PoP's cache must not take its nodes
-// down) and tries again on every tick of its chores.
+// l2Retry is how often a node without its shared store tries to connect it.
+var l2Retry = 10 * time.Second
+
+// startL2 connects the shared Redis store when one is configured. A node starts without it
+// when Redis does not answer (a PoP's cache must not take its nodes down) and keeps trying
+// in the background until it connects or the node closes; embedded nodes, which never Run,
+// too.
+func (n *Node) startL2() {
+	if n.cache == nil || n.cfg.Cache.Redis.URL == "" {
+		return
+	}
+	n.connectL2()
+	if n.cache.L2() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.l2Stop = cancel
+	go every(ctx, l2Retry, func() {
+		if n.connectL2(); n.cache.L2() != nil {
+			cancel()
+		}
+	})
+}
+
+// connectL2 attaches the shared Redis store when one is configured and not yet attached.
 func (n *Node) connectL2() {
 	rc := n.cfg.Cache.Redis
 	if n.cache == nil || rc.URL == "" || n.cache.L2() != nil {
@@ -60,6 +82,9 @@ func (n *Node) closeL2() {
 	n.l2Mu.Lock()
 	defer n.l2Mu.Unlock()
 	n.l2Closed = true
+	if n.l2Stop != nil {
+		n.l2Stop()
+	}
 	if n.l2 != nil {
 		n.cache.SetL2(nil)
 		_ = n.l2.Close()

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/crossroads-llm/crossroads/bench/fakeupstream"
 	"github.com/crossroads-llm/crossroads/bench/fakeupstream/anthropic"
@@ -309,10 +311,27 @@ providers:
 	body := func(prompt string, stream bool) string {
 		return fmt.Sprintf(`{"model":"fake/gpt-4o-mini","messages":[{"role":"user","content":%q}],"temperature":0,"stream":%v}`, prompt, stream)
 	}
-	for _, stream := range []bool{false, true} {
+	opt, err := redis.ParseURL(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	t.Cleanup(func() { rc.Close() })
+	for i, stream := range []bool{false, true} {
 		p := fmt.Sprint("shared ", stream)
 		if st, _ := post(a, body(p, stream)); st != "MISS" {
 			t.Fatalf("node A first: %q", st)
+		}
+		// A streamed answer reaches Redis just after its last event reaches the client:
+		// the shared write stays off the client's path.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			keys, err := rc.Keys(context.Background(), "test:"+t.Name()+":*").Result()
+			if err == nil && len(keys) == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node A's entry never reached Redis: %v %v", keys, err)
+			}
 		}
 		calls := fake.Stats().Requests
 		st, got := post(b, body(p, stream))
@@ -384,5 +403,66 @@ providers:
 	}
 	if !recs[1].Stream || recs[2].Stream {
 		t.Fatalf("stream flags %v %v", recs[1].Stream, recs[2].Stream)
+	}
+}
+
+// TestCacheL2ConnectsLater: a node whose Redis is down when it starts serves from its own
+// memory, and attaches the shared store once Redis answers, without a restart.
+func TestCacheL2ConnectsLater(t *testing.T) {
+	edge.SetL2Retry(t, 50*time.Millisecond)
+	rs := redistest.Start(t)
+	rs.Kill()
+	fake := fakeupstream.New(fakeupstream.Config{})
+	fakeSrv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); fakeSrv.Close() })
+	yaml := fmt.Sprintf(`
+data_dir: %s
+sim: {enabled: false}
+log: {level: error}
+cache: {redis: {url: %q, prefix: %q}}
+providers:
+  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini}]}
+`, t.TempDir(), rs.URL, "test:"+t.Name()+":", fakeSrv.URL)
+	node := func() http.Handler {
+		cfg, err := edge.ParseConfig([]byte(yaml), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatalf("a node must start while Redis is down: %v", err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n.Handler()
+	}
+	a, b := node(), node()
+	post := func(h http.Handler, prompt string) string {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(
+			fmt.Sprintf(`{"model":"fake/gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":%q}]}`, prompt))))
+		if w.Code != 200 {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		return w.Header().Get("X-Crossroads-Cache")
+	}
+	if st := post(a, "before"); st != "MISS" {
+		t.Fatalf("node A with Redis down: %q", st)
+	}
+	if st := post(a, "before"); st != "HIT" {
+		t.Fatalf("node A's own memory with Redis down: %q", st)
+	}
+	rs.Restart()
+	// Both nodes attach within a few retry periods; then B sees what A stores.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		p := fmt.Sprint("after ", i)
+		post(a, p)
+		if post(b, p) == "HIT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes never shared an entry after Redis came up")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

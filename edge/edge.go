@@ -87,6 +87,7 @@ type Node struct {
 	l2Mu     sync.Mutex
 	l2Warned bool
 	l2Closed bool
+	l2Stop   context.CancelFunc // ends the background connection attempts
 }
 
 // generation is everything a configuration reload rebuilds.
@@ -334,7 +335,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		n.host.Close(context.Background())
 		return nil, err
 	}
-	n.connectL2()
+	n.startL2()
 	n.gen.Store(g)
 	n.metrics.SetCollector(n.writeEndpointMetrics)
 	n.watch = newFileWatch(append([]string{n.cfgFile, cfg.CatalogFile}, g.files...)...)
@@ -478,7 +479,6 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// Percentile caches are refreshed here, off the request path.
 	go every(wctx, health.RefreshEvery, func() { n.health.Refresh(time.Now().UnixNano()) })
-	go every(wctx, 10*time.Second, n.connectL2)
 	n.ready.Store(true)
 	n.log.Info("crossroads serving", "tls", addrString(n.TLSAddr()), "http3", config.Enabled(n.cfg.HTTP3.Enabled),
 		"plain", addrString(n.PlainAddr()), "cert", n.CertFile())
