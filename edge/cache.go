@@ -36,6 +36,7 @@ func (n *Node) startL2() {
 	if n.cache == nil || n.cfg.Cache.Redis.URL == "" {
 		return
 	}
+	redisstore.SetLogger(n.log)
 	n.connectL2()
 	if n.cache.L2() != nil {
 		return

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,4 +452,16 @@ func (b *breaker) released(probe bool) {
 	b.mu.Lock()
 	b.probing = false
 	b.mu.Unlock()
+}
+
+// SetLogger sends the client library's own messages (a reconnect that failed, a pool
+// problem) to l at debug level instead of stderr: the store reports what matters through its
+// errors and Stats, and a node's log stays in one format. The library's logger is global,
+// so the last call wins.
+func SetLogger(l *slog.Logger) { redis.SetLogger(slogPrintf{l}) }
+
+type slogPrintf struct{ l *slog.Logger }
+
+func (s slogPrintf) Printf(ctx context.Context, format string, v ...any) {
+	s.l.DebugContext(ctx, "redisstore: "+fmt.Sprintf(format, v...))
 }
