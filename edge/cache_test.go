@@ -276,29 +276,9 @@ func metricValue(text, series string) float64 {
 // go on serving, from their own memory or upstream.
 func TestCacheSharedAcrossNodes(t *testing.T) {
 	rs := redistest.New(t)
-	fake := fakeupstream.New(fakeupstream.Config{Chunks: 6})
-	fakeSrv := httptest.NewServer(fake)
-	t.Cleanup(func() { fake.Close(); fakeSrv.Close() })
-	yaml := fmt.Sprintf(`
-data_dir: %s
-sim: {enabled: false}
-log: {level: error}
-cache: {redis: {url: %q, prefix: %q}}
-providers:
-  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini}]}
-`, t.TempDir(), rs.URL, "test:"+t.Name()+":", fakeSrv.URL)
-	node := func() http.Handler {
-		cfg, err := edge.ParseConfig([]byte(yaml), func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		return n.Handler()
-	}
+	fake, fakeURL := startFake(t, fakeupstream.Config{Chunks: 6})
+	extra := fmt.Sprintf("cache: {redis: {url: %q, prefix: %q}}\n", rs.URL, "test:"+t.Name()+":")
+	node := func() http.Handler { return handlerNode(t, fakeURL, extra).Handler() }
 	a, b := node(), node()
 	post := func(h http.Handler, body string) (string, string) {
 		w := httptest.NewRecorder()
@@ -358,26 +338,10 @@ providers:
 // TestCacheUsageRecords: the upstream answer is billed at the endpoint's price; the hit that
 // repeats it costs nothing and records exactly that cost as saved.
 func TestCacheUsageRecords(t *testing.T) {
-	fake := fakeupstream.New(fakeupstream.Config{})
-	fakeSrv := httptest.NewServer(fake)
-	t.Cleanup(func() { fake.Close(); fakeSrv.Close() })
-	cfg, err := edge.ParseConfig([]byte(fmt.Sprintf(`
-data_dir: %s
-sim: {enabled: false}
-providers:
-  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini, pricing: {prompt: 0.15, completion: 0.6}}]}
-`, t.TempDir(), fakeSrv.URL)), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, fakeURL := startFake(t, fakeupstream.Config{})
 	var mu sync.Mutex
 	var recs []edge.UsageRecord
-	n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler)),
-		edge.WithUsage(func(r *edge.UsageRecord) { mu.Lock(); recs = append(recs, *r); mu.Unlock() }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := handlerNode(t, fakeURL, "", edge.WithUsage(func(r *edge.UsageRecord) { mu.Lock(); recs = append(recs, *r); mu.Unlock() }))
 	for _, stream := range []bool{false, true, false} {
 		w := httptest.NewRecorder()
 		n.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(
@@ -412,29 +376,10 @@ func TestCacheL2ConnectsLater(t *testing.T) {
 	edge.SetL2Retry(t, 50*time.Millisecond)
 	rs := redistest.Start(t)
 	rs.Kill()
-	fake := fakeupstream.New(fakeupstream.Config{})
-	fakeSrv := httptest.NewServer(fake)
-	t.Cleanup(func() { fake.Close(); fakeSrv.Close() })
-	yaml := fmt.Sprintf(`
-data_dir: %s
-sim: {enabled: false}
-log: {level: error}
-cache: {redis: {url: %q, prefix: %q}}
-providers:
-  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini}]}
-`, t.TempDir(), rs.URL, "test:"+t.Name()+":", fakeSrv.URL)
-	node := func() http.Handler {
-		cfg, err := edge.ParseConfig([]byte(yaml), func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := edge.New(cfg, edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatalf("a node must start while Redis is down: %v", err)
-		}
-		t.Cleanup(func() { n.Close() })
-		return n.Handler()
-	}
+	_, fakeURL := startFake(t, fakeupstream.Config{})
+	extra := fmt.Sprintf("cache: {redis: {url: %q, prefix: %q}}\n", rs.URL, "test:"+t.Name()+":")
+	// handlerNode fails the test if a node cannot start while Redis is down.
+	node := func() http.Handler { return handlerNode(t, fakeURL, extra).Handler() }
 	a, b := node(), node()
 	post := func(h http.Handler, prompt string) string {
 		w := httptest.NewRecorder()
@@ -465,4 +410,36 @@ providers:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startFake serves a fake OpenAI upstream for the test.
+func startFake(t *testing.T, fc fakeupstream.Config) (*fakeupstream.Server, string) {
+	t.Helper()
+	fake := fakeupstream.New(fc)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); srv.Close() })
+	return fake, srv.URL
+}
+
+// handlerNode is a node without listeners serving fake/gpt-4o-mini from the fake at
+// fakeURL (priced, so usage has a cost), with extra YAML appended to its configuration.
+func handlerNode(t *testing.T, fakeURL, extra string, opts ...edge.Option) *edge.Node {
+	t.Helper()
+	yaml := fmt.Sprintf(`
+data_dir: %s
+sim: {enabled: false}
+log: {level: error}
+providers:
+  - {name: fake, base_url: "%s/v1", models: [{id: fake/gpt-4o-mini, upstream_id: gpt-4o-mini, pricing: {prompt: 0.15, completion: 0.6}}]}
+`, t.TempDir(), fakeURL) + extra
+	cfg, err := edge.ParseConfig([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := edge.New(cfg, append([]edge.Option{edge.WithoutListeners(), edge.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }
